@@ -1,0 +1,85 @@
+"""SparseFeatures: the paper's input distribution, and its input checks."""
+
+import math
+
+import pytest
+import torch
+
+from tms_tutorial import SparseFeatures
+
+
+def test_sample_shape_and_range():
+    x = SparseFeatures(7, 0.3).sample(batch_size=50, n_instances=4, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (4, 50, 7)
+    assert x.min() >= 0 and x.max() <= 1
+
+
+@pytest.mark.parametrize("p", [1.0, 0.3, 0.05, 0.001])
+def test_active_fraction_matches_feature_probability(p):
+    n = 1_000_000
+    x = SparseFeatures(10, p).sample(batch_size=n // 10, n_instances=1, generator=torch.Generator().manual_seed(1))
+    active = (x > 0).float().mean().item()
+    # Five standard errors of a binomial proportion.
+    assert abs(active - p) <= 5 * math.sqrt(p * (1 - p) / n) + 1e-12
+
+
+def test_active_values_are_uniform_on_unit_interval():
+    x = SparseFeatures(10, 0.2).sample(batch_size=100_000, n_instances=1, generator=torch.Generator().manual_seed(2))
+    values = x[x > 0]
+    assert abs(values.mean().item() - 0.5) < 0.005
+    assert abs(values.var().item() - 1 / 12) < 0.002
+    assert abs((values < 0.25).float().mean().item() - 0.25) < 0.005
+
+
+def test_per_instance_probabilities_broadcast():
+    p = torch.tensor([1.0, 0.5, 0.1])
+    features = SparseFeatures(4, p)
+    assert torch.equal(features.probability(3), p[:, None].expand(3, 4))
+    x = features.sample(batch_size=100_000, n_instances=3, generator=torch.Generator().manual_seed(3))
+    active = (x > 0).float().mean(dim=(1, 2))
+    assert torch.allclose(active, p, atol=0.005)
+
+
+def test_per_feature_probabilities_and_importance():
+    p = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    features = SparseFeatures(2, p, importance=[1.0, 0.5])
+    x = features.sample(batch_size=1000, n_instances=2, generator=torch.Generator().manual_seed(4))
+    assert (x[0, :, 1] == 0).all() and (x[1, :, 0] == 0).all()
+    assert (x[0, :, 0] > 0).all()
+    assert torch.equal(features.importance_matrix(2), torch.tensor([[1.0, 0.5], [1.0, 0.5]]))
+
+
+def test_same_seed_same_sample():
+    features = SparseFeatures(5, 0.1)
+    a = features.sample(64, 3, generator=torch.Generator().manual_seed(7))
+    b = features.sample(64, 3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(n_features=0), "n_features"),
+        (dict(n_features=2.5), "n_features"),
+        (dict(n_features=3, feature_probability=1.5), "feature_probability"),
+        (dict(n_features=3, feature_probability=-0.1), "feature_probability"),
+        (dict(n_features=3, feature_probability=float("nan")), "feature_probability"),
+        (dict(n_features=3, feature_probability=torch.ones(2, 4)), "feature_probability"),
+        (dict(n_features=3, feature_probability="dense"), "feature_probability"),
+        (dict(n_features=3, importance=-1.0), "importance"),
+        (dict(n_features=3, importance=torch.ones(4)), "importance"),
+    ],
+)
+def test_bad_construction_raises_naming_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SparseFeatures(**kwargs)
+
+
+def test_instance_count_mismatch_raises():
+    features = SparseFeatures(3, torch.tensor([0.1, 0.2]), importance=torch.ones(2, 3))
+    with pytest.raises(ValueError, match="feature_probability"):
+        features.sample(10, n_instances=3)
+    with pytest.raises(ValueError, match="importance"):
+        features.importance_matrix(5)
+    with pytest.raises(ValueError, match="batch_size"):
+        features.sample(0, n_instances=2)

@@ -1,0 +1,136 @@
+"""train: seeded, batched over instances, and it finds the paper's solutions."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tms_tutorial import SparseFeatures, ToyModel, best_of, evaluate, metrics, train
+from tms_tutorial.train import lr_factor
+
+
+def test_same_seed_gives_bit_identical_weights():
+    features = SparseFeatures(5, torch.tensor([1.0, 0.1, 0.03]), 0.9 ** torch.arange(5))
+    runs = []
+    for _ in range(2):
+        model = ToyModel(5, 2, 3, seed=0)
+        history = train(model, features, steps=200, seed=11, progress=False)
+        runs.append((model.W.detach().clone(), model.b.detach().clone(), history.loss))
+    assert torch.equal(runs[0][0], runs[1][0])
+    assert torch.equal(runs[0][1], runs[1][1])
+    assert np.array_equal(runs[0][2], runs[1][2])
+    other = ToyModel(5, 2, 3, seed=0)
+    train(other, features, steps=200, seed=12, progress=False)
+    assert not torch.equal(other.W, runs[0][0])
+
+
+def test_history_records_every_instance():
+    model = ToyModel(3, 2, 4)
+    history = train(model, SparseFeatures(3, 0.5), steps=95, log_every=10, progress=False)
+    assert history.steps.tolist() == list(range(0, 95, 10))
+    assert history.loss.shape == (10, 4)
+    assert history.final_loss(3).shape == (4,)
+    assert (history.loss[-1] < history.loss[0]).all()
+
+
+def test_instances_train_independently():
+    """An instance's result does not depend on its neighbours' data."""
+    features = SparseFeatures(4, torch.tensor([0.5, 0.5]))
+    model = ToyModel(4, 2, 2, seed=3)
+    with torch.no_grad():
+        model.W[1] = model.W[0]
+    train(model, SparseFeatures(4, torch.tensor([0.5, 0.0])), steps=50, progress=False)
+    twin = ToyModel(4, 2, 2, seed=3)
+    with torch.no_grad():
+        twin.W[1] = twin.W[0]
+    train(twin, features, steps=50, progress=False)
+    assert torch.equal(model.W[0], twin.W[0])
+    assert not torch.equal(model.W[1], twin.W[1])
+
+
+def test_lr_schedules():
+    assert lr_factor(500, 1000, "constant") == 1.0
+    assert lr_factor(0, 1000, "linear") == 1.0
+    assert lr_factor(500, 1000, "linear") == pytest.approx(0.5)
+    assert lr_factor(999, 1000, "linear") == pytest.approx(0.001)
+    assert lr_factor(500, 1000, "cosine") == pytest.approx(0.5)
+    assert lr_factor(0, 1000, "cosine", warmup_steps=100) == pytest.approx(0.01)
+    assert lr_factor(99, 1000, "cosine", warmup_steps=100) == pytest.approx(1.0)
+    assert lr_factor(100, 1000, "cosine", warmup_steps=100) == pytest.approx(1.0)
+    assert lr_factor(550, 1000, "cosine", warmup_steps=100) == pytest.approx(0.5)
+
+
+def test_linear_model_keeps_only_the_top_m_features_at_high_sparsity():
+    n, m = 10, 3
+    model = ToyModel(n, m, n_instances=2, activation="linear")
+    train(model, SparseFeatures(n, 0.05, 0.7 ** torch.arange(n)), steps=3000, lr=3e-3, progress=False)
+    norms = metrics.feature_norms(model.W)
+    assert (norms[:, :m] > 0.9).all()
+    assert (norms[:, m:] < 0.1).all()
+    assert (metrics.superposition(model.W) < 0.05).all()
+
+
+def test_relu_model_at_90_percent_sparsity_learns_a_pentagon():
+    features = SparseFeatures(5, 0.1, 0.9 ** torch.arange(5))
+    model = ToyModel(5, 2, n_instances=6)
+    train(model, features, progress=False)
+    W = model.W.detach()[evaluate(model, features).argmin()]  # (2, 5)
+    assert (W.norm(dim=0) > 0.9).all()
+    angles = torch.sort(torch.atan2(W[1], W[0])).values
+    gaps = torch.diff(torch.cat([angles, angles[:1] + 2 * math.pi]))
+    assert torch.allclose(gaps, torch.full((5,), 2 * math.pi / 5), atol=math.radians(8))
+    assert torch.allclose(metrics.feature_dimensionality(W[None]), torch.full((1, 5), 0.4), atol=0.05)
+
+
+def test_evaluate_is_deterministic_and_ranks_fits():
+    features = SparseFeatures(5, 0.1)
+    model = ToyModel(5, 2, 2)
+    with torch.no_grad():
+        model.W.zero_()
+        model.W[1, 0, 0] = 1.0  # instance 1 reconstructs feature 0 perfectly
+    loss = evaluate(model, features, batch_size=20_000)
+    assert torch.equal(loss, evaluate(model, features, batch_size=20_000))
+    assert loss[1] < loss[0]
+    # An all-zero model loses E[sum x_i^2] = n p / 3.
+    assert loss[0].item() == pytest.approx(5 * 0.1 / 3, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(steps=0), "steps"),
+        (dict(batch_size=-4), "batch_size"),
+        (dict(lr=-1e-3), "lr"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(schedule="step"), "schedule"),
+        (dict(warmup_steps=20), "warmup_steps"),
+        (dict(log_every=0), "log_every"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_argument(kwargs, name):
+    arguments = dict(steps=10, progress=False) | kwargs
+    with pytest.raises(ValueError, match=name):
+        train(ToyModel(3, 2), SparseFeatures(3, 0.5), **arguments)
+
+
+def test_mismatched_features_raise():
+    with pytest.raises(ValueError, match="n_features"):
+        train(ToyModel(3, 2), SparseFeatures(4, 0.5), steps=10, progress=False)
+    with pytest.raises(ValueError, match="features"):
+        train(ToyModel(3, 2), "not features", steps=10, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_trains_on_cuda():
+    model = ToyModel(5, 2, 3).cuda()
+    history = train(model, SparseFeatures(5, 0.1), steps=100, progress=False)
+    assert model.W.is_cuda and history.loss.shape == (10, 3)
+
+
+def test_best_of_picks_the_lowest_loss_in_each_group():
+    loss = torch.tensor([0.3, 0.1, 0.2, 5.0, 4.0, 6.0])
+    assert best_of(loss, 3).tolist() == [1, 4]
+    assert best_of(loss, 1).tolist() == list(range(6))
+    with pytest.raises(ValueError, match="restarts"):
+        best_of(loss, 4)

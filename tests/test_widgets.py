@@ -1,0 +1,56 @@
+"""widgets: one explorer that is live in a kernel and static in the book."""
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+
+from tms_tutorial.widgets import explorer
+
+
+def line_figure(slope):
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, slope])
+    return fig
+
+
+def test_static_html_embeds_every_frame_and_a_range_control():
+    view = explorer(line_figure, [0.5, 1.0, 2.0], "slope", start=1)
+    page = view.to_html()
+    assert len(re.findall(r'<img class="tms-frame"[^>]*src="data:image/png;base64,', page)) == 3
+    assert 'type="range" min="0" max="2"' in page and 'value="1"' in page
+    assert page.count("display:block") == 1  # only the start frame is visible
+    assert "<script" not in page and "http" not in page  # works offline, without a kernel
+    assert len(set(view.frames)) == 3  # each value draws its own figure
+
+
+def test_live_widget_switches_the_image():
+    view = explorer(line_figure, [1, 2], "slope", labels=["one", "two"])
+    box = view.widget()
+    slider, image = box.children
+    assert image.value == view.frames[0]
+    slider.value = 1
+    assert image.value == view.frames[1]
+
+
+def test_mimebundle_offers_html_for_the_static_book():
+    bundle = explorer(line_figure, [1], "slope")._repr_mimebundle_()
+    assert bundle["text/html"].startswith('<div class="tms-explorer">')
+    assert "text/plain" in bundle
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(values=[]), "values"),
+        (dict(values=[1, 2], labels=["a"]), "labels"),
+        (dict(values=[1, 2], start=2), "start"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        explorer(line_figure, description="slope", **kwargs)

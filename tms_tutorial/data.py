@@ -1,0 +1,129 @@
+"""Synthetic sparse features, the input distribution of the toy models.
+
+Each feature x_i is zero with probability S (the sparsity) and otherwise drawn
+from U[0, 1]; the paper calls 1 - S the feature probability (or density).
+Every feature also carries an importance I_i that weights its squared error in
+the loss (paper section "Demonstrating Superposition", experiment setup).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+
+from ._checks import check_positive_int
+
+ArrayLike = Union[float, Sequence[float], torch.Tensor]
+
+
+def _as_float_tensor(value: ArrayLike, name: str) -> torch.Tensor:
+    try:
+        tensor = torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} must be a number or an array of numbers; got {value!r}") from exc
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return tensor
+
+
+class SparseFeatures:
+    """Independent sparse features: x_i = 0 with probability 1 - p_i, else U[0, 1].
+
+    Args:
+        n_features: number of features n (> 0).
+        feature_probability: p = 1 - S, each in [0, 1]. A scalar (same for every
+            instance and feature), shape (n_instances,) (one value per instance,
+            shared by its features) or (n_instances, n_features).
+        importance: I_i >= 0. A scalar, shape (n_features,) (shared by every
+            instance) or (n_instances, n_features).
+
+    The instance count is fixed by the model the features are used with; shapes
+    that name an instance count must match it (see :meth:`probability`).
+
+    Example:
+        >>> features = SparseFeatures(5, feature_probability=[1.0, 0.2, 0.1],
+        ...                           importance=0.9 ** torch.arange(5))
+        >>> features.sample(batch_size=4, n_instances=3).shape
+        torch.Size([3, 4, 5])
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        feature_probability: ArrayLike = 1.0,
+        importance: ArrayLike = 1.0,
+    ) -> None:
+        self.n_features = check_positive_int(n_features, "n_features")
+
+        p = _as_float_tensor(feature_probability, "feature_probability")
+        if p.dim() > 2 or (p.dim() == 2 and p.shape[1] != n_features):
+            raise ValueError(
+                "feature_probability must be a scalar, shape (n_instances,) or "
+                f"(n_instances, n_features={n_features}); got shape {tuple(p.shape)}"
+            )
+        if ((p < 0) | (p > 1)).any():
+            raise ValueError(
+                "feature_probability must lie in [0, 1] (it is 1 - sparsity); "
+                f"got values from {p.min().item():g} to {p.max().item():g}"
+            )
+        self.feature_probability = p
+
+        imp = _as_float_tensor(importance, "importance")
+        if imp.dim() > 2 or (imp.dim() >= 1 and imp.shape[-1] != n_features):
+            raise ValueError(
+                "importance must be a scalar, shape (n_features,) or "
+                f"(n_instances, n_features) with n_features={n_features}; got shape {tuple(imp.shape)}"
+            )
+        if (imp < 0).any():
+            raise ValueError(f"importance must be >= 0; got a minimum of {imp.min().item():g}")
+        self.importance = imp
+
+    def __repr__(self) -> str:
+        return (
+            f"SparseFeatures(n_features={self.n_features}, "
+            f"feature_probability shape {tuple(self.feature_probability.shape)}, "
+            f"importance shape {tuple(self.importance.shape)})"
+        )
+
+    def probability(self, n_instances: int, device: Optional[torch.device] = None) -> torch.Tensor:
+        """Feature probabilities broadcast to shape (n_instances, n_features)."""
+        check_positive_int(n_instances, "n_instances")
+        p = self.feature_probability
+        if p.dim() >= 1:
+            _check_instances(p.shape[0], "feature_probability", n_instances)
+        if p.dim() == 1:
+            p = p[:, None]
+        return p.expand(n_instances, self.n_features).to(device)
+
+    def importance_matrix(self, n_instances: int, device: Optional[torch.device] = None) -> torch.Tensor:
+        """Importances broadcast to shape (n_instances, n_features)."""
+        check_positive_int(n_instances, "n_instances")
+        imp = self.importance
+        if imp.dim() == 2:
+            _check_instances(imp.shape[0], "importance", n_instances)
+        return imp.expand(n_instances, self.n_features).to(device)
+
+    def sample(
+        self,
+        batch_size: int,
+        n_instances: int,
+        generator: Optional[torch.Generator] = None,
+        device: Optional[torch.device] = None,
+    ) -> torch.Tensor:
+        """Draw a batch, shape (n_instances, batch_size, n_features).
+
+        One uniform draw u per entry does both jobs: the feature is active when
+        u < p, and then u / p is itself uniform on [0, 1].
+        """
+        check_positive_int(batch_size, "batch_size")
+        if generator is not None:
+            device = generator.device
+        p = self.probability(n_instances, device)[:, None, :]  # (I, 1, n)
+        u = torch.rand(n_instances, batch_size, self.n_features, generator=generator, device=device)
+        return torch.where(u < p, u / p.clamp_min(1e-30), torch.zeros((), device=device))
+
+
+def _check_instances(found: int, name: str, n_instances: int) -> None:
+    if found != n_instances:
+        raise ValueError(f"{name} has {found} instances but the model has n_instances={n_instances}")

@@ -1,0 +1,91 @@
+"""The toy models: n features squeezed into m hidden dimensions and back.
+
+Paper section "Demonstrating Superposition": h = W x, and either
+    linear:       x' = W^T W x + b
+    ReLU output:  x' = ReLU(W^T W x + b)
+with W of shape (m, n) and b of shape (n,). Many independent models
+("instances") are held side by side in one module so that a whole sweep trains
+as one batched computation; the instance dimension always comes first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ._checks import check_positive_int
+
+ACTIVATIONS = ("relu", "linear")
+
+
+class ToyModel(nn.Module):
+    """n_instances independent toy models x' = act(W^T W x + b).
+
+    Args:
+        n_features: n, the number of input features (> 0).
+        n_hidden: m, the hidden dimension (> 0).
+        n_instances: how many independent models to hold (> 0).
+        activation: "relu" for the ReLU output model, "linear" for the linear one.
+        seed: seed of the initialization (xavier-normal W, zero b).
+
+    Parameters:
+        W: (n_instances, n_hidden, n_features); column W[k, :, i] is feature i's direction.
+        b: (n_instances, n_features).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_hidden: int,
+        n_instances: int = 1,
+        activation: str = "relu",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.n_features = check_positive_int(n_features, "n_features")
+        self.n_hidden = check_positive_int(n_hidden, "n_hidden")
+        self.n_instances = check_positive_int(n_instances, "n_instances")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+        self.activation = activation
+        generator = torch.Generator().manual_seed(seed)
+        # Xavier-normal for each instance's m x n matrix: std = sqrt(2 / (m + n)).
+        std = math.sqrt(2.0 / (n_hidden + n_features))
+        W = torch.randn(n_instances, n_hidden, n_features, generator=generator) * std
+        self.W = nn.Parameter(W)  # (I, m, n)
+        self.b = nn.Parameter(torch.zeros(n_instances, n_features))  # (I, n)
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_features={self.n_features}, n_hidden={self.n_hidden}, "
+            f"n_instances={self.n_instances}, activation={self.activation!r}"
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (n_instances, batch, n_features) -> x': (n_instances, batch, n_features)."""
+        if x.dim() != 3 or x.shape[0] != self.n_instances or x.shape[2] != self.n_features:
+            raise ValueError(
+                f"x must have shape (n_instances={self.n_instances}, batch, "
+                f"n_features={self.n_features}); got {tuple(x.shape)}"
+            )
+        h = torch.bmm(x, self.W.transpose(1, 2))  # (I, B, m)
+        out = torch.baddbmm(self.b[:, None, :], h, self.W)  # (I, B, n)
+        return torch.relu(out) if self.activation == "relu" else out
+
+
+def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+    """Per-instance loss L = mean over the batch of sum_i I_i (x_i - x'_i)^2.
+
+    x, x_hat: (n_instances, batch, n_features); importance: (n_instances, n_features).
+    Returns: (n_instances,).
+    """
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x and x_hat must have the same shape; got {tuple(x.shape)} and {tuple(x_hat.shape)}")
+    if importance.shape != (x.shape[0], x.shape[2]):
+        raise ValueError(
+            f"importance must have shape (n_instances, n_features) = {(x.shape[0], x.shape[2])}; "
+            f"got {tuple(importance.shape)}"
+        )
+    return torch.einsum("ibn,in->i", (x - x_hat) ** 2, importance) / x.shape[1]

@@ -1,0 +1,149 @@
+"""Pure plotting functions: arrays (or tensors) in, a matplotlib Figure out.
+
+One function per kind of figure in the paper. Nothing here trains or stores
+state; the widgets call these to draw each frame.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.figure import Figure
+
+from . import metrics
+from ._checks import check_weights
+
+WTW_CMAP = "RdBu_r"  # negative blue, positive red, 0 white
+# black: no interference; yellow: strongly superposed (inferno without its near-white end)
+SUPERPOSITION_CMAP = ListedColormap(plt.get_cmap("inferno")(np.linspace(0.0, 0.9, 256)))
+IMPORTANCE_CMAP = "viridis"  # yellow: most important
+
+
+def _titles(titles: Optional[Sequence[str]], count: int) -> Sequence[str]:
+    if titles is None:
+        return [""] * count
+    if len(titles) != count:
+        raise ValueError(f"titles must have one entry per instance ({count}); got {len(titles)}")
+    return titles
+
+
+def plot_feature_arrows(
+    W,
+    importance=None,
+    titles: Optional[Sequence[str]] = None,
+    ncols: Optional[int] = None,
+    panel_size: float = 2.6,
+) -> Figure:
+    """Each feature's direction W_i in the plane, one panel per instance.
+
+    W: (n_instances, 2, n_features). importance: (n_features,) or
+    (n_instances, n_features), sets the colours (brightest = most important);
+    without it features are coloured by index.
+    """
+    W = check_weights(W).numpy()
+    n_instances, n_hidden, n_features = W.shape
+    if n_hidden != 2:
+        raise ValueError(f"W must have n_hidden = 2 to be drawn in the plane; got n_hidden={n_hidden}")
+    if importance is None:
+        colour_values = np.broadcast_to(-np.arange(n_features, dtype=float), (n_instances, n_features))
+    else:
+        colour_values = np.broadcast_to(np.asarray(torch.as_tensor(importance), dtype=float), (n_instances, n_features))
+    titles = _titles(titles, n_instances)
+    ncols = ncols or n_instances
+    nrows = -(-n_instances // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows), squeeze=False)
+    cmap = plt.get_cmap(IMPORTANCE_CMAP)
+    limit = max(1.2, 1.1 * float(np.abs(W).max()))
+    circle = np.linspace(0, 2 * np.pi, 200)
+    for k, ax in enumerate(axes.flat):
+        if k >= n_instances:
+            ax.axis("off")
+            continue
+        values = colour_values[k]
+        span = np.ptp(values) or 1.0
+        ax.plot(np.cos(circle), np.sin(circle), color="0.85", lw=0.8, zorder=0)
+        ax.axhline(0, color="0.9", lw=0.6, zorder=0)
+        ax.axvline(0, color="0.9", lw=0.6, zorder=0)
+        for i in range(n_features):
+            colour = cmap(0.1 + 0.85 * (values[i] - values.min()) / span)
+            ax.plot([0, W[k, 0, i]], [0, W[k, 1, i]], color=colour, lw=2, gid=f"feature-{i}")
+            ax.scatter(W[k, 0, i], W[k, 1, i], color=colour, s=22, zorder=3)
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(titles[k], fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_standard_panel(
+    W,
+    b,
+    titles: Optional[Sequence[str]] = None,
+    panel_width: float = 2.0,
+) -> Figure:
+    """The paper's summary of each model, one column per instance.
+
+    Top: W^T W as a heat map (which features share directions; the diagonal is
+    ‖W_i‖^2) with the bias b beside it. Bottom: a bar per feature of ‖W_i‖,
+    coloured by its superposition sum_{j≠i} (Ŵ_i·W_j)^2 (black = a dimension
+    of its own, yellow = strongly superposed).
+
+    W: (n_instances, n_hidden, n_features); b: (n_instances, n_features).
+    """
+    W_t = check_weights(W)
+    b = torch.as_tensor(b).detach().float()
+    n_instances, _, n_features = W_t.shape
+    if b.shape != (n_instances, n_features):
+        raise ValueError(f"b must have shape (n_instances, n_features) = {(n_instances, n_features)}; got {tuple(b.shape)}")
+    titles = _titles(titles, n_instances)
+    wtw = (W_t.transpose(1, 2) @ W_t).numpy()  # (I, n, n)
+    norms = metrics.feature_norms(W_t).numpy()
+    interference = metrics.superposition(W_t).numpy()
+    b = b.numpy()
+
+    fig = plt.figure(figsize=(panel_width * n_instances + 0.9, 2 * panel_width + 0.3))
+    grid = fig.add_gridspec(
+        2, 2 * n_instances + 1,
+        width_ratios=[n_features, 0.12 * n_features] * n_instances + [0.08 * n_features],
+        height_ratios=[1, 1], wspace=0.15, hspace=0.12,
+    )
+    heat_norm = Normalize(-1, 1)
+    sup_norm = Normalize(0, 1)
+    bar_limit = max(1.1, 1.05 * float(norms.max()))
+    feature_index = np.arange(n_features)
+    for k in range(n_instances):
+        ax_w = fig.add_subplot(grid[0, 2 * k])
+        heat = ax_w.imshow(wtw[k], cmap=WTW_CMAP, norm=heat_norm)
+        ax_w.set_xticks([])
+        ax_w.set_yticks([])
+        ax_w.set_title(titles[k], fontsize=9)
+        ax_b = fig.add_subplot(grid[0, 2 * k + 1])
+        ax_b.imshow(b[k][:, None], cmap=WTW_CMAP, norm=heat_norm, aspect="auto")
+        ax_b.set_xticks([])
+        ax_b.set_yticks([])
+        ax_bar = fig.add_subplot(grid[1, 2 * k : 2 * k + 2])
+        colours = SUPERPOSITION_CMAP(sup_norm(np.minimum(interference[k], 1.0)))
+        ax_bar.barh(feature_index, norms[k], color=colours, height=0.8)
+        ax_bar.set_ylim(n_features - 0.5, -0.5)
+        ax_bar.set_xlim(0, bar_limit)
+        ax_bar.set_yticks([])
+        ax_bar.tick_params(labelsize=7)
+        if k == 0:
+            ax_w.set_ylabel(r"$W^TW$  |  $b$", fontsize=9)
+            ax_bar.set_ylabel(r"$\|W_i\|$ (feature 0 on top)", fontsize=8)
+        ax_bar.set_xlabel(r"$\|W_i\|$", fontsize=8)
+    cax = fig.add_subplot(grid[0, -1])
+    fig.colorbar(heat, cax=cax).ax.tick_params(labelsize=7)
+    sax = fig.add_subplot(grid[1, -1])
+    mappable = plt.cm.ScalarMappable(norm=sup_norm, cmap=SUPERPOSITION_CMAP)
+    bar = fig.colorbar(mappable, cax=sax)
+    bar.set_label(r"$\sum_{j\neq i}(\hat W_i\cdot W_j)^2$", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return fig

@@ -1,0 +1,167 @@
+"""One trainer for every toy model: all instances in one batched pass.
+
+The defaults are those of the paper's authors' notebook: AdamW (torch's
+default weight decay, 0.01) at lr 1e-3, batch 1024, 10,000 steps, a constant
+learning rate. The trainer knows only that a model maps a batch of shape
+(n_instances, batch, n_features) to a reconstruction of the same shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._checks import check_positive_int
+from .data import SparseFeatures
+from .models import reconstruction_loss
+
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+@dataclass
+class History:
+    """Losses recorded during training.
+
+    steps: (n_records,) the step index of each record.
+    loss: (n_records, n_instances) each instance's loss on that step's batch.
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray
+
+    def final_loss(self, last: int = 10) -> np.ndarray:
+        """Mean of the last ``last`` records per instance, shape (n_instances,)."""
+        return self.loss[-last:].mean(axis=0)
+
+
+def lr_factor(step: int, steps: int, schedule: str = "constant", warmup_steps: int = 0) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based) of ``steps``.
+
+    constant: 1. linear: decays from 1 to 0. cosine: half a cosine from 1 to 0.
+    A warm-up, if any, rises linearly from 1/warmup_steps to 1 first.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    if schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _check_inputs(model: nn.Module, features: SparseFeatures, steps, batch_size, lr, schedule, warmup_steps, log_every):
+    check_positive_int(steps, "steps")
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(log_every, "log_every")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or not 0 <= warmup_steps <= steps:
+        raise ValueError(f"warmup_steps must be an integer in [0, steps={steps}]; got {warmup_steps!r}")
+    if not isinstance(features, SparseFeatures):
+        raise ValueError(f"features must be a SparseFeatures; got {type(features).__name__}")
+    if features.n_features != model.n_features:
+        raise ValueError(
+            f"features has n_features={features.n_features} but the model has n_features={model.n_features}"
+        )
+
+
+def train(
+    model: nn.Module,
+    features: SparseFeatures,
+    steps: int = 10_000,
+    batch_size: int = 1024,
+    lr: float = 1e-3,
+    seed: int = 0,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
+    weight_decay: float = 0.01,
+    log_every: int = 10,
+    progress: bool = True,
+) -> History:
+    """Train every instance of ``model`` on ``features`` in place.
+
+    Minimizes sum over instances of E_x sum_i I_i (x_i - x'_i)^2, estimated on
+    fresh batches of ``batch_size`` samples per instance and step, with AdamW.
+    Runs on the device the model is on. The same arguments (and the same
+    initial model) give bit-identical weights.
+
+    Returns the History of each instance's loss, recorded every ``log_every`` steps.
+    """
+    _check_inputs(model, features, steps, batch_size, lr, schedule, warmup_steps, log_every)
+    device = model.W.device
+    n_instances = model.n_instances
+    importance = features.importance_matrix(n_instances, device)  # (I, n)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+    record_steps = np.arange(0, steps, log_every)
+    records = torch.zeros(len(record_steps), n_instances, device=device)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="training", leave=False)
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * lr_factor(step, steps, schedule, warmup_steps)
+        x = features.sample(batch_size, n_instances, generator=generator)  # (I, B, n)
+        loss = reconstruction_loss(x, model(x), importance)  # (I,)
+        optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        optimizer.step()
+        if step % log_every == 0:
+            records[step // log_every] = loss.detach()
+        if bar is not None:
+            bar.update(1)
+            if step % 500 == 0:
+                bar.set_postfix(mean_loss=f"{loss.mean().item():.4g}")
+    if bar is not None:
+        bar.close()
+    return History(steps=record_steps, loss=records.cpu().numpy())
+
+
+def best_of(loss: torch.Tensor, restarts: int) -> torch.Tensor:
+    """Index of the lowest-loss instance in each run of ``restarts`` consecutive instances.
+
+    For sweeps laid out setting by setting, each setting repeated ``restarts``
+    times (e.g. ``p.repeat_interleave(restarts)``). loss: (n_settings * restarts,).
+    Returns (n_settings,) indices into the instance dimension.
+    """
+    check_positive_int(restarts, "restarts")
+    loss = torch.as_tensor(loss)
+    if loss.dim() != 1 or loss.shape[0] % restarts:
+        raise ValueError(
+            f"loss must be one value per instance, a multiple of restarts={restarts} of them; "
+            f"got shape {tuple(loss.shape)}"
+        )
+    groups = loss.reshape(-1, restarts)
+    return groups.argmin(dim=1) + restarts * torch.arange(groups.shape[0])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, features: SparseFeatures, batch_size: int = 100_000, seed: int = 1234) -> torch.Tensor:
+    """Each instance's loss on one large batch drawn with a fixed seed, shape (n_instances,).
+
+    Less noisy than the training history; use it to pick the best of several fits.
+    """
+    check_positive_int(batch_size, "batch_size")
+    device = model.W.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    importance = features.importance_matrix(model.n_instances, device)
+    total = torch.zeros(model.n_instances, device=device)
+    chunk = 10_000
+    done = 0
+    while done < batch_size:
+        size = min(chunk, batch_size - done)
+        x = features.sample(size, model.n_instances, generator=generator)
+        total += reconstruction_loss(x, model(x), importance) * size
+        done += size
+    return total.cpu() / batch_size
