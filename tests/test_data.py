@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from tms_tutorial import SparseFeatures
+from tms_tutorial.data import UniformStream
 
 
 def test_sample_shape_and_range():
-    x = SparseFeatures(7, 0.3).sample(batch_size=50, n_instances=4, generator=torch.Generator().manual_seed(0))
+    x = SparseFeatures(7, 0.3).sample(batch_size=50, n_instances=4, rng=0)
     assert x.shape == (4, 50, 7)
     assert x.min() >= 0 and x.max() <= 1
 
@@ -17,14 +18,14 @@ def test_sample_shape_and_range():
 @pytest.mark.parametrize("p", [1.0, 0.3, 0.05, 0.001])
 def test_active_fraction_matches_feature_probability(p):
     n = 1_000_000
-    x = SparseFeatures(10, p).sample(batch_size=n // 10, n_instances=1, generator=torch.Generator().manual_seed(1))
+    x = SparseFeatures(10, p).sample(batch_size=n // 10, n_instances=1, rng=1)
     active = (x > 0).float().mean().item()
     # Five standard errors of a binomial proportion.
     assert abs(active - p) <= 5 * math.sqrt(p * (1 - p) / n) + 1e-12
 
 
 def test_active_values_are_uniform_on_unit_interval():
-    x = SparseFeatures(10, 0.2).sample(batch_size=100_000, n_instances=1, generator=torch.Generator().manual_seed(2))
+    x = SparseFeatures(10, 0.2).sample(batch_size=100_000, n_instances=1, rng=2)
     values = x[x > 0]
     assert abs(values.mean().item() - 0.5) < 0.005
     assert abs(values.var().item() - 1 / 12) < 0.002
@@ -35,7 +36,7 @@ def test_per_instance_probabilities_broadcast():
     p = torch.tensor([1.0, 0.5, 0.1])
     features = SparseFeatures(4, p)
     assert torch.equal(features.probability(3), p[:, None].expand(3, 4))
-    x = features.sample(batch_size=100_000, n_instances=3, generator=torch.Generator().manual_seed(3))
+    x = features.sample(batch_size=100_000, n_instances=3, rng=3)
     active = (x > 0).float().mean(dim=(1, 2))
     assert torch.allclose(active, p, atol=0.005)
 
@@ -43,7 +44,7 @@ def test_per_instance_probabilities_broadcast():
 def test_per_feature_probabilities_and_importance():
     p = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     features = SparseFeatures(2, p, importance=[1.0, 0.5])
-    x = features.sample(batch_size=1000, n_instances=2, generator=torch.Generator().manual_seed(4))
+    x = features.sample(batch_size=1000, n_instances=2, rng=4)
     assert (x[0, :, 1] == 0).all() and (x[1, :, 0] == 0).all()
     assert (x[0, :, 0] > 0).all()
     assert torch.equal(features.importance_matrix(2), torch.tensor([[1.0, 0.5], [1.0, 0.5]]))
@@ -51,9 +52,29 @@ def test_per_feature_probabilities_and_importance():
 
 def test_same_seed_same_sample():
     features = SparseFeatures(5, 0.1)
-    a = features.sample(64, 3, generator=torch.Generator().manual_seed(7))
-    b = features.sample(64, 3, generator=torch.Generator().manual_seed(7))
+    a = features.sample(64, 3, rng=7)
+    b = features.sample(64, 3, rng=7)
     assert torch.equal(a, b)
+    assert not torch.equal(a, features.sample(64, 3, rng=8))
+
+
+def test_uniform_stream_continues_and_repeats():
+    first, second = UniformStream(3), UniformStream(3)
+    a = first.fill(torch.empty(1000))
+    assert torch.equal(a, second.fill(torch.empty(1000)))
+    assert not torch.equal(a, first.fill(torch.empty(1000)))
+    assert 0 <= a.min() and a.max() < 1
+
+
+def test_zero_probability_means_never_active():
+    x = SparseFeatures(3, torch.tensor([0.0, 1e-30]), importance=1.0).sample(100_000, 2, rng=5)
+    assert (x == 0).all()
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0"])
+def test_bad_seed_raises(seed):
+    with pytest.raises(ValueError, match="seed"):
+        UniformStream(seed)
 
 
 @pytest.mark.parametrize(

@@ -83,3 +83,39 @@ def test_bad_shapes_raise():
         reconstruction_loss(torch.rand(3, 10, 5), torch.rand(3, 9, 5), torch.ones(3, 5))
     with pytest.raises(ValueError, match="importance"):
         reconstruction_loss(torch.rand(3, 10, 5), torch.rand(3, 10, 5), torch.ones(5))
+
+
+def autograd_gradients(model, x, importance):
+    model.zero_grad()
+    reconstruction_loss(x, model(x), importance).sum().backward()
+    return model.W.grad.clone(), model.b.grad.clone()
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_hand_written_gradients_equal_autograd_on_a_fixed_batch(activation):
+    model = ToyModel(12, 4, n_instances=5, activation=activation, seed=2)
+    with torch.no_grad():
+        model.b.uniform_(-0.3, 0.3, generator=torch.Generator().manual_seed(0))
+    p = torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01])[:, None, None]
+    u = torch.rand(5, 256, 12, generator=torch.Generator().manual_seed(1))
+    x = torch.where(u < p, torch.rand(5, 256, 12, generator=torch.Generator().manual_seed(2)), 0.0)
+    importance = 0.8 ** torch.arange(12.0).expand(5, 12)
+    W_grad, b_grad = autograd_gradients(model, x, importance)
+
+    model.zero_grad()
+    loss = model.accumulate_gradients(x, importance, batch_size=256, with_loss=True)
+    assert torch.allclose(model.W.grad, W_grad, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(model.b.grad, b_grad, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(loss, reconstruction_loss(x, model(x), importance), rtol=1e-5)
+
+
+def test_gradients_accumulate_over_chunks_to_the_whole_batch():
+    model = ToyModel(6, 2, n_instances=3, seed=4)
+    x = torch.rand(3, 100, 6, generator=torch.Generator().manual_seed(0)) * (torch.rand(3, 100, 6) < 0.3)
+    importance = torch.ones(3, 6)
+    W_grad, b_grad = autograd_gradients(model, x, importance)
+    model.zero_grad()
+    for chunk in x.split(32, dim=1):
+        model.accumulate_gradients(chunk.contiguous(), importance, batch_size=100)
+    assert torch.allclose(model.W.grad, W_grad, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(model.b.grad, b_grad, rtol=1e-4, atol=1e-6)

@@ -134,3 +134,36 @@ def test_best_of_picks_the_lowest_loss_in_each_group():
     assert best_of(loss, 1).tolist() == list(range(6))
     with pytest.raises(ValueError, match="restarts"):
         best_of(loss, 4)
+
+
+class AutogradOnly(torch.nn.Module):
+    """A ToyModel seen through forward() alone, so that train falls back to autograd."""
+
+    def __init__(self, model: ToyModel) -> None:
+        super().__init__()
+        self.inner = model
+        self.W = model.W
+        self.n_instances, self.n_features = model.n_instances, model.n_features
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_fast_path_trains_like_autograd(activation):
+    features = SparseFeatures(8, torch.tensor([1.0, 0.3, 0.05]), 0.9 ** torch.arange(8))
+    fast, slow = ToyModel(8, 3, 3, activation, seed=1), ToyModel(8, 3, 3, activation, seed=1)
+    fast_history = train(fast, features, steps=100, batch_size=300, seed=2, progress=False)
+    slow_history = train(AutogradOnly(slow), features, steps=100, batch_size=300, seed=2, progress=False)
+    assert torch.allclose(fast.W, slow.W, atol=1e-4)
+    assert torch.allclose(fast.b, slow.b, atol=1e-4)
+    assert np.allclose(fast_history.loss, slow_history.loss, rtol=1e-4, atol=1e-7)
+
+
+def test_chunk_size_fits_the_cache_and_the_batch():
+    from tms_tutorial.train import chunk_size
+
+    assert chunk_size(10, 5, 1024) == 1024  # small models: one chunk per batch
+    assert chunk_size(40, 400, 1024) == 32  # 40 x 32 x 400 floats = 2 MB
+    assert chunk_size(4000, 2, 1024) == 64
+    assert chunk_size(1, 10**6, 1024) == 16  # never fewer rows than 16

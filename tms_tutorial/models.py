@@ -11,6 +11,7 @@ as one batched computation; the instance dimension always comes first.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
@@ -73,6 +74,55 @@ class ToyModel(nn.Module):
         h = torch.bmm(x, self.W.transpose(1, 2))  # (I, B, m)
         out = torch.baddbmm(self.b[:, None, :], h, self.W)  # (I, B, n)
         return torch.relu(out) if self.activation == "relu" else out
+
+
+    @torch.no_grad()
+    def accumulate_gradients(
+        self, x: torch.Tensor, importance: torch.Tensor, batch_size: int, with_loss: bool = False
+    ) -> Optional[torch.Tensor]:
+        """Add the gradient of this chunk's share of the loss to W.grad and b.grad.
+
+        The loss is reconstruction_loss over a batch of ``batch_size`` samples, of
+        which ``x`` (n_instances, chunk, n_features) is one chunk; summing the
+        calls over all chunks gives the gradient of the sum over instances of
+        that loss, the same as autograd would. Written out by hand so that each
+        chunk makes only a few passes over memory:
+
+            h = W x,  y = W^T h + b,  x' = ReLU(y) (or y)
+            dL/dy = (2 / B) I (x' - x) [y > 0],  called (2 / B) I g below
+            dL/dW = (h^T g + W g^T x) scaled by (2 / B) I per feature column,
+            dL/db = (2 / B) I sum_batch g
+
+        Returns this chunk's share of each instance's loss
+        (n_instances,) if with_loss, else None.
+        """
+        W, b = self.W, self.b
+        scale = (2.0 / batch_size) * importance  # (I, n)
+        h = torch.bmm(x, W.transpose(1, 2))  # (I, B, m)
+        y = torch.baddbmm(b[:, None, :], h, W)  # (I, B, n)
+        loss = None
+        if with_loss:
+            error = y.clamp_min(0).sub_(x) if self.activation == "relu" else y - x
+            loss = _weighted_square_sum(error, importance) / batch_size
+        g = torch.sub(y, x)
+        if self.activation == "relu":  # g = (y - x) where y > 0, else 0: ReLU's backward kernel
+            g = torch.ops.aten.threshold_backward.grad_input(g, y, 0.0, grad_input=g)
+        grad_W = torch.bmm(h.transpose(1, 2), g)  # (I, m, n)
+        grad_W.mul_(scale[:, None, :])
+        dh = torch.bmm(g, (W * scale[:, None, :]).transpose(1, 2))  # (I, B, m)
+        grad_W.baddbmm_(dh.transpose(1, 2), x)
+        grad_b = g.sum(dim=1).mul_(scale)  # (I, n)
+        for parameter, grad in ((W, grad_W), (b, grad_b)):
+            if parameter.grad is None:
+                parameter.grad = grad
+            else:
+                parameter.grad.add_(grad)
+        return loss
+
+
+def _weighted_square_sum(error: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+    """sum over batch and features of I_i error^2: (I, B, n), (I, n) -> (I,)."""
+    return torch.einsum("ibn,ibn,in->i", error, error, importance)
 
 
 def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:

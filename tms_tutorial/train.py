@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ._checks import check_positive_int
-from .data import SparseFeatures
+from .data import SparseFeatures, UniformStream
 from .models import reconstruction_loss
 
 SCHEDULES = ("constant", "linear", "cosine")
@@ -93,14 +93,21 @@ def train(
     Runs on the device the model is on. The same arguments (and the same
     initial model) give bit-identical weights.
 
+    Each batch is processed in chunks small enough to stay in the CPU's cache;
+    a model with an ``accumulate_gradients`` method (ToyModel) computes its
+    gradients by hand, any other model through autograd. Either way the
+    gradient is that of the loss on the whole batch.
+
     Returns the History of each instance's loss, recorded every ``log_every`` steps.
     """
     _check_inputs(model, features, steps, batch_size, lr, schedule, warmup_steps, log_every)
     device = model.W.device
-    n_instances = model.n_instances
-    importance = features.importance_matrix(n_instances, device)  # (I, n)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    n_instances, n_features = model.n_instances, model.n_features
+    importance = features.importance_matrix(n_instances, device).contiguous()  # (I, n)
+    rng = UniformStream(seed, device)
+    optimizer = _adamw(model, lr, weight_decay)
+    chunk = chunk_size(n_instances, n_features, batch_size)
+    buffer = torch.empty(n_instances, chunk, n_features, device=device)
 
     record_steps = np.arange(0, steps, log_every)
     records = torch.zeros(len(record_steps), n_instances, device=device)
@@ -112,20 +119,44 @@ def train(
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr * lr_factor(step, steps, schedule, warmup_steps)
-        x = features.sample(batch_size, n_instances, generator=generator)  # (I, B, n)
-        loss = reconstruction_loss(x, model(x), importance)  # (I,)
         optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()
+        logging = step % log_every == 0
+        for start in range(0, batch_size, chunk):
+            size = min(chunk, batch_size - start)
+            x = features.transform(rng.fill(buffer[:, :size] if size == chunk else buffer[:, :size].contiguous()))
+            loss = _accumulate(model, x, importance, batch_size, logging)
+            if logging:
+                records[step // log_every] += loss
         optimizer.step()
-        if step % log_every == 0:
-            records[step // log_every] = loss.detach()
         if bar is not None:
             bar.update(1)
             if step % 500 == 0:
-                bar.set_postfix(mean_loss=f"{loss.mean().item():.4g}")
+                bar.set_postfix(mean_loss=f"{records[step // log_every].mean().item():.4g}")
     if bar is not None:
         bar.close()
     return History(steps=record_steps, loss=records.cpu().numpy())
+
+
+def chunk_size(n_instances: int, n_features: int, batch_size: int, target_bytes: int = 1 << 21) -> int:
+    """Rows per chunk so that one (n_instances, chunk, n_features) float32 array is about 2 MB."""
+    rows = max(16, target_bytes // (4 * n_instances * n_features))
+    return min(batch_size, 1 << (rows.bit_length() - 1))
+
+
+def _accumulate(model: nn.Module, x: torch.Tensor, importance: torch.Tensor, batch_size: int, with_loss: bool):
+    if hasattr(model, "accumulate_gradients"):
+        return model.accumulate_gradients(x, importance, batch_size, with_loss)
+    loss = reconstruction_loss(x, model(x), importance) * (x.shape[1] / batch_size)
+    loss.sum().backward()
+    return loss.detach() if with_loss else None
+
+
+def _adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW, fused into one kernel where this torch supports it."""
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 def best_of(loss: torch.Tensor, restarts: int) -> torch.Tensor:
@@ -154,14 +185,12 @@ def evaluate(model: nn.Module, features: SparseFeatures, batch_size: int = 100_0
     """
     check_positive_int(batch_size, "batch_size")
     device = model.W.device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    rng = UniformStream(seed, device)
     importance = features.importance_matrix(model.n_instances, device)
     total = torch.zeros(model.n_instances, device=device)
-    chunk = 10_000
-    done = 0
-    while done < batch_size:
-        size = min(chunk, batch_size - done)
-        x = features.sample(size, model.n_instances, generator=generator)
+    chunk = chunk_size(model.n_instances, model.n_features, batch_size, target_bytes=1 << 24)
+    for start in range(0, batch_size, chunk):
+        size = min(chunk, batch_size - start)
+        x = features.sample(size, model.n_instances, rng=rng)
         total += reconstruction_loss(x, model(x), importance) * size
-        done += size
     return total.cpu() / batch_size

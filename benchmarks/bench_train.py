@@ -1,0 +1,165 @@
+"""Training speed and memory: tms_tutorial.train against a plain reference loop.
+
+    python benchmarks/bench_train.py            # every configuration
+    python benchmarks/bench_train.py --quick    # fewer timing windows
+
+The reference is written the way the paper's authors' notebook trains: data laid
+out as (batch, instance, feature), an einsum forward pass, dense torch.rand masks,
+autograd and AdamW. Both run in this process, one after the other, on the same
+configuration; each configuration's peak memory is measured in a fresh
+subprocess (the peak resident set size while training, minus the peak before
+it: torch's import is not counted). Prints milliseconds per step (median over timing windows), the ratio,
+our fixed start-up cost, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from torch import nn
+
+from tms_tutorial import SparseFeatures, ToyModel, train
+
+# (n_features, n_hidden, n_instances, densities): each sweeps 1 - S the way its experiment does.
+CONFIGS = {
+    "(5, 2, 10)": (5, 2, 10, "20 ** -linspace(0, 1)"),
+    "(20, 5, 8)": (20, 5, 8, "logspace(0, -3)"),
+    "(100, 20, 20)": (100, 20, 20, "logspace(0, -3)"),
+    "(200, 20, 20)": (200, 20, 20, "logspace(0, -3)"),
+    "(400, 30, 40)": (400, 30, 40, "logspace(0, -3)"),
+    "(2, 1, 4000) grid": (2, 1, 4000, "logspace(0, -2)"),
+}
+BATCH = 1024
+
+
+def densities(rule: str, count: int) -> torch.Tensor:
+    if rule == "20 ** -linspace(0, 1)":
+        return 20.0 ** -torch.linspace(0, 1, count)
+    low = {"logspace(0, -3)": -3, "logspace(0, -2)": -2}[rule]
+    return torch.logspace(0, low, count)
+
+
+class ReferenceModel(nn.Module):
+    """The authors' notebook's model: W (instance, feature, hidden), data (batch, instance, feature)."""
+
+    def __init__(self, n_features: int, n_hidden: int, n_instances: int) -> None:
+        super().__init__()
+        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_instances, n_features, n_hidden)))
+        self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        hidden = torch.einsum("bif,ifh->bih", features, self.W)
+        out = torch.einsum("bih,ifh->bif", hidden, self.W) + self.b_final
+        return torch.relu(out)
+
+
+def reference_train(model: ReferenceModel, p: torch.Tensor, importance: torch.Tensor, steps: int) -> None:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    n_instances, n_features = importance.shape
+    for _ in range(steps):
+        optimizer.zero_grad()
+        values = torch.rand(BATCH, n_instances, n_features)
+        mask = torch.rand(BATCH, n_instances, n_features) <= p[None, :, None]
+        batch = torch.where(mask, values, torch.zeros(()))
+        out = model(batch)
+        error = importance * (batch - out) ** 2
+        loss = error.mean(dim=(0, 2)).sum()
+        loss.backward()
+        optimizer.step()
+
+
+def ms_per_step(run, steps: int, windows: int) -> float:
+    run(1)  # warm-up
+    times = []
+    for _ in range(windows):
+        start = time.perf_counter()
+        run(steps)
+        times.append((time.perf_counter() - start) / steps * 1000)
+    return statistics.median(times)
+
+
+def measure_memory(name: str, which: str) -> float:
+    """Peak resident memory (MB) of training this configuration, in a fresh process."""
+    command = [sys.executable, __file__, "--memory-child", name, which]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set size in kB.
+
+    /proc's VmHWM starts afresh at exec; getrusage's ru_maxrss would carry over
+    the parent's peak, so it is only the fallback where /proc is missing.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def memory_child(name: str, which: str) -> None:
+    n, m, count, rule = CONFIGS[name]
+    p = densities(rule, count)
+    importance = torch.ones(count, n)
+    before = peak_rss_kb()
+    if which == "reference":
+        reference_train(ReferenceModel(n, m, count), p, importance, steps=3)
+    else:
+        train(ToyModel(n, m, count), SparseFeatures(n, p), steps=3, progress=False)
+    print(json.dumps({"peak_mb": (peak_rss_kb() - before) / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 timing windows instead of 5")
+    parser.add_argument("--only", nargs="*", default=None, help="names of configurations to run")
+    args = parser.parse_args()
+    windows = 3 if args.quick else 5
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
+    header = (
+        f"{'config (n, m, instances)':<24}{'reference ms/step':>18}{'ours ms/step':>14}{'ratio':>8}"
+        f"{'our fixed cost s':>18}{'10k steps ours':>16}{'peak MB ref':>13}{'peak MB ours':>14}"
+    )
+    print(header)
+    for name, (n, m, count, rule) in CONFIGS.items():
+        if args.only and name not in args.only:
+            continue
+        p = densities(rule, count)
+        importance = torch.ones(count, n)
+        reference = ReferenceModel(n, m, count)
+        ops = 2 * BATCH * count * n * m  # one matmul's multiply-adds x 2
+        steps = max(2, min(300, int(3e8 / ops)))
+        ref_ms = ms_per_step(lambda k: reference_train(reference, p, importance, k), steps, windows)
+
+        features = SparseFeatures(n, p)
+        model = ToyModel(n, m, count)
+        ours_ms = ms_per_step(lambda k: train(model, features, steps=k, progress=False), steps * 3, windows)
+        start = time.perf_counter()
+        train(ToyModel(n, m, count), features, steps=1, progress=False)
+        fixed = max(0.0, time.perf_counter() - start - ours_ms / 1000)
+
+        ref_mb = measure_memory(name, "reference")
+        ours_mb = measure_memory(name, "ours")
+        print(
+            f"{name:<24}{ref_ms:>18.2f}{ours_ms:>14.2f}{ref_ms / ours_ms:>7.1f}x{fixed:>18.3f}"
+            f"{ours_ms * 10:>14.0f} s{ref_mb:>13.0f}{ours_mb:>14.0f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
+        memory_child(sys.argv[2], sys.argv[3])
+    else:
+        main()
