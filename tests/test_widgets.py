@@ -37,10 +37,12 @@ def test_live_widget_switches_the_image():
     assert image.value == view.frames[1]
 
 
-def test_mimebundle_offers_html_for_the_static_book():
-    bundle = explorer(line_figure, [1], "slope")._repr_mimebundle_()
+def test_mimebundle_offers_the_live_widget_and_html_for_the_static_book():
+    view = explorer(line_figure, [1], "slope")
+    bundle = view._repr_mimebundle_()
     assert bundle["text/html"].startswith('<div class="tms-explorer">')
     assert "text/plain" in bundle
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.widget().model_id
 
 
 @pytest.mark.parametrize(

@@ -98,11 +98,16 @@ class Explorer:
             "text/html": self.to_html(),
         }
         try:
-            view = self.widget()._repr_mimebundle_()
-        except Exception:  # no ipywidgets or no kernel to talk to: the HTML form still works
-            view = None
-        if view and "application/vnd.jupyter.widget-view+json" in view:
-            bundle["application/vnd.jupyter.widget-view+json"] = view["application/vnd.jupyter.widget-view+json"]
+            model_id = self.widget().model_id
+        except Exception:  # no ipywidgets, or no kernel to talk to: the HTML form still works
+            model_id = None
+        if model_id:
+            # The view reference that ipywidgets 7 and 8 both display; 7 has no _repr_mimebundle_.
+            bundle["application/vnd.jupyter.widget-view+json"] = {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": model_id,
+            }
         return bundle
 
 
