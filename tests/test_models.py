@@ -92,14 +92,15 @@ def autograd_gradients(model, x, importance):
 
 
 @pytest.mark.parametrize("activation", ["relu", "linear"])
-def test_hand_written_gradients_equal_autograd_on_a_fixed_batch(activation):
-    model = ToyModel(12, 4, n_instances=5, activation=activation, seed=2)
+@pytest.mark.parametrize("n_features, n_hidden", [(12, 4), (10, 4)])  # through h = W x, through G = W^T W
+def test_hand_written_gradients_equal_autograd_on_a_fixed_batch(activation, n_features, n_hidden):
+    model = ToyModel(n_features, n_hidden, n_instances=5, activation=activation, seed=2)
     with torch.no_grad():
         model.b.uniform_(-0.3, 0.3, generator=torch.Generator().manual_seed(0))
     p = torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01])[:, None, None]
-    u = torch.rand(5, 256, 12, generator=torch.Generator().manual_seed(1))
-    x = torch.where(u < p, torch.rand(5, 256, 12, generator=torch.Generator().manual_seed(2)), 0.0)
-    importance = 0.8 ** torch.arange(12.0).expand(5, 12)
+    u = torch.rand(5, 256, n_features, generator=torch.Generator().manual_seed(1))
+    x = torch.where(u < p, torch.rand(5, 256, n_features, generator=torch.Generator().manual_seed(2)), 0.0)
+    importance = 0.8 ** torch.arange(float(n_features)).expand(5, n_features)
     W_grad, b_grad = autograd_gradients(model, x, importance)
 
     model.zero_grad()

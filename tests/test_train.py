@@ -35,13 +35,13 @@ def test_history_records_every_instance():
 
 
 def test_instances_train_independently():
-    """An instance's result does not depend on its neighbours' data."""
-    features = SparseFeatures(4, torch.tensor([0.5, 0.5]))
-    model = ToyModel(4, 2, 2, seed=3)
+    """With batches drawn whole (n_features > 4), an instance's result does not depend on its neighbours' data."""
+    features = SparseFeatures(6, torch.tensor([0.5, 0.5]))
+    model = ToyModel(6, 2, 2, seed=3)
     with torch.no_grad():
         model.W[1] = model.W[0]
-    train(model, SparseFeatures(4, torch.tensor([0.5, 0.0])), steps=50, progress=False)
-    twin = ToyModel(4, 2, 2, seed=3)
+    train(model, SparseFeatures(6, torch.tensor([0.5, 0.0])), steps=50, progress=False)
+    twin = ToyModel(6, 2, 2, seed=3)
     with torch.no_grad():
         twin.W[1] = twin.W[0]
     train(twin, features, steps=50, progress=False)
@@ -167,3 +167,21 @@ def test_chunk_size_fits_the_cache_and_the_batch():
     assert chunk_size(40, 400, 1024) == 32  # 40 x 32 x 400 floats = 2 MB
     assert chunk_size(4000, 2, 1024) == 64
     assert chunk_size(1, 10**6, 1024) == 16  # never fewer rows than 16
+
+
+def test_small_models_take_the_decomposed_loss():
+    from tms_tutorial.train import uses_decomposition
+
+    assert uses_decomposition(ToyModel(2, 1), SparseFeatures(2, 0.1))
+    assert uses_decomposition(ToyModel(4, 2), SparseFeatures(4, 0.1))
+    assert not uses_decomposition(ToyModel(5, 2), SparseFeatures(5, 0.1))
+    assert not uses_decomposition(AutogradOnly(ToyModel(2, 1)), SparseFeatures(2, 0.1))
+
+
+def test_decomposed_training_finds_the_antipodal_pair():
+    """n = 2, m = 1, equal importance, sparse: both features share the line, W = [1, -1] up to sign."""
+    model = ToyModel(2, 1, n_instances=4)
+    train(model, SparseFeatures(2, 0.05), steps=4000, lr=3e-3, progress=False)
+    W = model.W.detach()[evaluate(model, SparseFeatures(2, 0.05)).argmin(), 0]
+    assert torch.allclose(W.abs(), torch.ones(2), atol=0.1)
+    assert W[0] * W[1] < 0

@@ -79,6 +79,7 @@ class SparseFeatures:
         if (imp < 0).any():
             raise ValueError(f"importance must be >= 0; got a minimum of {imp.min().item():g}")
         self.importance = imp
+        self._transforms: dict = {}
 
     def __repr__(self) -> str:
         return (
@@ -129,10 +130,14 @@ class SparseFeatures:
         feature is active exactly when u < p (probability p), and then 1 - u / p
         is itself uniform on (0, 1].
         """
-        p = self.probability(u.shape[0], u.device)[:, None, :]  # (I, 1, n)
-        u.mul_(-1.0 / p.clamp_min(1e-30)).add_(1.0).relu_()
-        if (p == 0).any():  # u = 0 would count as active; p = 0 means never
-            u.mul_(p > 0)
+        key = (u.shape[0], u.device)
+        if key not in self._transforms:  # computed once per instance count and device
+            p = self.probability(*key)[:, None, :]  # (I, 1, n)
+            self._transforms[key] = (-1.0 / p.clamp_min(1e-30), (p > 0) if (p == 0).any() else None)
+        scale, never_zero = self._transforms[key]
+        u.mul_(scale).add_(1.0).relu_()
+        if never_zero is not None:  # u = 0 would count as active; p = 0 means never
+            u.mul_(never_zero)
         return u
 
 

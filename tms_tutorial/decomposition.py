@@ -1,0 +1,176 @@
+"""The loss decomposed by which features are active (paper: "Mathematical Understanding").
+
+    L = P(no feature active) L_0 + sum_j P(only feature j active) L_{j}
+        + E[loss of a sample; two or more features active]
+
+L_0 and every L_{j} are integrals over one uniform value u and have closed
+forms; only the last term needs sampling. For models with few features most
+samples have at most one active feature, so sampling just the rest gives an
+unbiased estimate of the same expected loss at a fraction of the cost, and
+with less noise. train uses it for ToyModels of up to MAX_FEATURES features:
+``exact_part`` (through autograd) plus ``sampled_part_gradients`` of the
+rows a ``PatternSampler`` draws.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from .data import SparseFeatures, UniformStream
+
+MAX_FEATURES = 4  # sampling enumerates the 2^n activity patterns
+
+
+def relu_moments(a: torch.Tensor, c: torch.Tensor):
+    """E[ReLU(a u + c)^2] and E[u ReLU(a u + c)] for u ~ U[0, 1], elementwise.
+
+    ReLU(a u + c) is non-zero on one interval [s, t] of [0, 1]; on it the
+    integrands are polynomials in u. Differentiable in a and c: the interval's
+    moving end is where the integrand vanishes, so it adds nothing to the derivative.
+    """
+    small = a.abs() < 1e-12
+    a_safe = torch.where(small, torch.ones_like(a), a)
+    root = (-c / a_safe).clamp(0.0, 1.0)
+    s = torch.where(small, torch.zeros_like(a), torch.where(a > 0, root, torch.zeros_like(a)))
+    t = torch.where(small, (c > 0).to(a.dtype), torch.where(a > 0, torch.ones_like(a), root))
+    d1, d2, d3 = t - s, (t**2 - s**2) / 2, (t**3 - s**3) / 3
+    square = a * a * d3 + 2 * a * c * d2 + c * c * d1
+    first = a * d3 + c * d2
+    return square, first
+
+
+def polynomial_moments(a: torch.Tensor, c: torch.Tensor):
+    """E[(a u + c)^2] and E[u (a u + c)] for u ~ U[0, 1] (the linear model's versions)."""
+    return a * a / 3 + a * c + c * c, a / 3 + c / 2
+
+
+def empty_loss(b: torch.Tensor, importance: torch.Tensor, activation: str) -> torch.Tensor:
+    """L_0 = sum_i I_i x'_i^2 when x = 0, i.e. sum_i I_i ReLU(b_i)^2 (or b_i^2): (I, n) -> (I,)."""
+    out = torch.relu(b) if activation == "relu" else b
+    return (importance * out**2).sum(dim=1)
+
+
+def single_feature_loss(W: torch.Tensor, b: torch.Tensor, importance: torch.Tensor, activation: str) -> torch.Tensor:
+    """L_{j} = E_u[loss | only feature j active, with value u ~ U[0, 1]]: (n_instances, n_features j).
+
+    With x = u e_j, x'_i = act(u (W_i . W_j) + b_i): feature j is reconstructed
+    (its "feature benefit") while every other feature i sees interference u W_i . W_j.
+    """
+    G = W.transpose(1, 2) @ W  # (I, n, n): G[k, i, j] = W_i . W_j
+    c = b[:, :, None].expand_as(G)  # bias of output i
+    moments = relu_moments if activation == "relu" else polynomial_moments
+    square, first = moments(G, c)  # E[x'_i^2], E[u x'_i] for each (i, j)
+    n = W.shape[2]
+    eye = torch.eye(n, dtype=W.dtype, device=W.device)
+    # (u - x'_j)^2 for the active feature, x'_i^2 for the others; E[u^2] = 1/3.
+    per_output = square + eye * (1.0 / 3 - 2 * first)
+    return (importance[:, :, None] * per_output).sum(dim=1)
+
+
+def _patterns(n: int, device) -> torch.Tensor:
+    """Every activity pattern with at least two active features: (n_patterns, n) of 0/1."""
+    rows = [bits for bits in itertools.product((0.0, 1.0), repeat=n) if sum(bits) >= 2]
+    return torch.tensor(rows, device=device)
+
+
+def exact_part(model, features: SparseFeatures) -> torch.Tensor:
+    """P(none active) L_0 + sum_j P(only j active) L_{j}, differentiable: (n_instances,)."""
+    W, b = model.W, model.b
+    p = features.probability(model.n_instances, W.device)  # (I, n)
+    importance = features.importance_matrix(model.n_instances, W.device)
+    q = 1 - p
+    none_active = q.prod(dim=1)  # (I,)
+    only_one = p * _prod_except(q)  # (I, n)
+    loss = none_active * empty_loss(b, importance, model.activation)
+    return loss + (only_one * single_feature_loss(W, b, importance, model.activation)).sum(dim=1)
+
+
+class PatternSampler:
+    """Samples with two or more active features, as many as a batch would hold.
+
+    For each instance and each activity pattern A with |A| >= 2 the count is
+    Binomial(batch_size, P(A)); the active values are uniform. Rows come out
+    grouped by instance.
+    """
+
+    def __init__(self, features: SparseFeatures, n_instances: int, batch_size: int, seed: int, device) -> None:
+        n = features.n_features
+        if n > MAX_FEATURES:
+            raise ValueError(f"patterns are enumerated only for n_features <= {MAX_FEATURES}; got {n}")
+        self.patterns = _patterns(n, device)  # (P, n)
+        p = features.probability(n_instances, device)[:, None, :]
+        self.prob = (p * self.patterns + (1 - p) * (1 - self.patterns)).prod(dim=2)  # (I, P)
+        self.trials = torch.full_like(self.prob, float(batch_size))
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.rng = UniformStream(seed, device)
+        self.instances = torch.arange(n_instances, device=device)
+        self.pattern_of_cell = torch.arange(len(self.patterns), device=device).repeat(n_instances)
+
+    def sample(self):
+        """This step's rows: instance (R,) sorted, x (R, n), and rows per instance (I,)."""
+        n = self.patterns.shape[1]
+        counts = torch.binomial(self.trials, self.prob, generator=self.generator).long()  # (I, P)
+        lengths = counts.sum(dim=1)
+        instance = torch.repeat_interleave(self.instances, lengths)
+        x = self.rng.fill(torch.empty(instance.shape[0], n, device=instance.device))
+        if len(self.patterns) > 1:  # for n = 2 the one pattern has every feature active
+            pattern = torch.repeat_interleave(self.pattern_of_cell, counts.reshape(-1))
+            x.mul_(self.patterns.index_select(0, pattern))
+        return instance, x, lengths
+
+
+@torch.no_grad()
+def sampled_part_gradients(
+    model, importance: torch.Tensor, instance: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor, batch_size: int
+):
+    """Loss and gradients of the sampled rows' share, (1/B) sum over rows of their loss.
+
+    instance: (R,) sorted; x: (R, n); lengths: (I,) rows per instance. Written
+    out by hand as in ToyModel.accumulate_gradients, with elementwise products
+    (m and n are small) and a sum over each instance's run of rows.
+    Returns loss (I,), grad_W (I, m, n), grad_b (I, n).
+    """
+    W, b = model.W, model.b
+    n_instances, m, n = W.shape
+    Wr = W.index_select(0, instance)  # (R, m, n)
+    h = _sum(Wr * x[:, None, :], dim=2)  # (R, m)
+    y = _sum(Wr * h[:, :, None], dim=1).add_(b.index_select(0, instance))  # (R, n)
+    Ir = importance.index_select(0, instance)
+    g = y - x
+    if model.activation == "relu":
+        torch.ops.aten.threshold_backward.grad_input(g, y, 0.0, grad_input=g)
+        error = y.clamp_min_(0).sub_(x)
+    else:
+        error = g.clone()
+    row_loss = _sum(error.mul_(error).mul_(Ir), dim=1)
+    g.mul_(Ir).mul_(2.0 / batch_size)  # dL/dy
+    dh = _sum(Wr * g[:, None, :], dim=2)  # (R, m)
+    grad_rows = (h[:, :, None] * g[:, None, :]).addcmul_(dh[:, :, None], x[:, None, :])  # (R, m, n)
+
+    def per_instance(t: torch.Tensor) -> torch.Tensor:
+        return torch.segment_reduce(t, "sum", lengths=lengths, unsafe=True)
+
+    grad_W = per_instance(grad_rows.reshape(-1, m * n)).reshape(n_instances, m, n)
+    return per_instance(row_loss) / batch_size, grad_W, per_instance(g)
+
+
+def _sum(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """t.sum(dim), unrolled into additions for the short dimensions of small models (faster)."""
+    if t.shape[dim] > 4:
+        return t.sum(dim=dim)
+    parts = t.unbind(dim)
+    total = parts[0].clone()
+    for part in parts[1:]:
+        total.add_(part)
+    return total
+
+
+def _prod_except(q: torch.Tensor) -> torch.Tensor:
+    """prod over k != j of q_k for every j, without dividing: (I, n) -> (I, n)."""
+    n = q.shape[1]
+    out = torch.ones_like(q)
+    for j in range(n):
+        out[:, j] = torch.cat([q[:, :j], q[:, j + 1 :]], dim=1).prod(dim=1)
+    return out
