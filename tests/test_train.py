@@ -178,6 +178,17 @@ def test_small_models_take_the_decomposed_loss():
     assert not uses_decomposition(AutogradOnly(ToyModel(2, 1)), SparseFeatures(2, 0.1))
 
 
+def test_decomposed_training_is_seeded():
+    features = SparseFeatures(3, torch.tensor([1.0, 0.2, 0.02]), torch.tensor([1.0, 0.5, 2.0]))
+    runs = []
+    for seed in (5, 5, 6):
+        model = ToyModel(3, 2, n_instances=3, seed=0)
+        train(model, features, steps=100, seed=seed, progress=False)
+        runs.append(model.W.detach().clone())
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+
+
 def test_decomposed_training_finds_the_antipodal_pair():
     """n = 2, m = 1, equal importance, sparse: both features share the line, W = [1, -1] up to sign."""
     model = ToyModel(2, 1, n_instances=4)
