@@ -75,8 +75,12 @@ def reference_train(model: ReferenceModel, p: torch.Tensor, importance: torch.Te
         optimizer.step()
 
 
-def ms_per_step(run, steps: int, windows: int) -> float:
-    run(1)  # warm-up
+def ms_per_step(run, windows: int, window_seconds: float = 1.0) -> float:
+    """Median milliseconds per step over timing windows of about window_seconds each."""
+    start = time.perf_counter()
+    run(2)  # warm-up, and a first estimate
+    estimate = (time.perf_counter() - start) / 2
+    steps = max(2, int(window_seconds / max(estimate, 1e-6)))
     times = []
     for _ in range(windows):
         start = time.perf_counter()
@@ -122,10 +126,10 @@ def memory_child(name: str, which: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 timing windows instead of 5")
+    parser.add_argument("--quick", action="store_true", help="3 timing windows instead of 7")
     parser.add_argument("--only", nargs="*", default=None, help="names of configurations to run")
     args = parser.parse_args()
-    windows = 3 if args.quick else 5
+    windows = 3 if args.quick else 7
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
     header = (
         f"{'config (n, m, instances)':<24}{'reference ms/step':>18}{'ours ms/step':>14}{'ratio':>8}"
@@ -138,13 +142,11 @@ def main() -> None:
         p = densities(rule, count)
         importance = torch.ones(count, n)
         reference = ReferenceModel(n, m, count)
-        ops = 2 * BATCH * count * n * m  # one matmul's multiply-adds x 2
-        steps = max(2, min(300, int(3e8 / ops)))
-        ref_ms = ms_per_step(lambda k: reference_train(reference, p, importance, k), steps, windows)
+        ref_ms = ms_per_step(lambda k: reference_train(reference, p, importance, k), windows)
 
         features = SparseFeatures(n, p)
         model = ToyModel(n, m, count)
-        ours_ms = ms_per_step(lambda k: train(model, features, steps=k, progress=False), steps * 3, windows)
+        ours_ms = ms_per_step(lambda k: train(model, features, steps=k, progress=False), windows)
         start = time.perf_counter()
         train(ToyModel(n, m, count), features, steps=1, progress=False)
         fixed = max(0.0, time.perf_counter() - start - ours_ms / 1000)

@@ -106,8 +106,8 @@ class ToyModel(nn.Module):
             G = torch.bmm(W.transpose(1, 2), W)  # (I, n, n)
             y = torch.baddbmm(b[:, None, :], x, G)  # (I, B, n)
         else:
-            h = torch.bmm(x, W.transpose(1, 2))  # (I, B, m)
-            y = torch.baddbmm(b[:, None, :], h, W)  # (I, B, n)
+            hT = torch.bmm(W, x.transpose(1, 2))  # h^T: (I, m, B); faster than x W^T here
+            y = torch.baddbmm(b[:, None, :], hT.transpose(1, 2), W)  # (I, B, n)
         loss = None
         if with_loss:
             error = y.clamp_min(0).sub_(x) if self.activation == "relu" else y - x
@@ -119,10 +119,10 @@ class ToyModel(nn.Module):
             grad_G = torch.bmm(x.transpose(1, 2), g).mul_(scale[:, None, :])  # (I, n, n)
             grad_W = torch.bmm(W, grad_G + grad_G.transpose(1, 2))
         else:
-            grad_W = torch.bmm(h.transpose(1, 2), g)  # (I, m, n)
+            grad_W = torch.bmm(hT, g)  # (I, m, n)
             grad_W.mul_(scale[:, None, :])
-            dh = torch.bmm(g, (W * scale[:, None, :]).transpose(1, 2))  # (I, B, m)
-            grad_W.baddbmm_(dh.transpose(1, 2), x)
+            dhT = torch.bmm(W * scale[:, None, :], g.transpose(1, 2))  # (dL/dh)^T: (I, m, B)
+            grad_W.baddbmm_(dhT, x)
         grad_b = g.sum(dim=1).mul_(scale)  # (I, n)
         for parameter, grad in ((W, grad_W), (b, grad_b)):
             if parameter.grad is None:
