@@ -55,22 +55,24 @@ class ReferenceModel(nn.Module):
         self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        hidden = torch.einsum("bif,ifh->bih", features, self.W)
-        out = torch.einsum("bih,ifh->bif", hidden, self.W) + self.b_final
+        hidden = torch.einsum("...if,ifh->...ih", features, self.W)
+        out = torch.einsum("...ih,ifh->...if", hidden, self.W)
+        out = out + self.b_final
         return torch.relu(out)
 
 
 def reference_train(model: ReferenceModel, p: torch.Tensor, importance: torch.Tensor, steps: int) -> None:
+    """The notebook's loop: dense uniform values and a dense uniform mask per entry, autograd, AdamW."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     n_instances, n_features = importance.shape
     for _ in range(steps):
         optimizer.zero_grad()
-        values = torch.rand(BATCH, n_instances, n_features)
+        feat = torch.rand(BATCH, n_instances, n_features)
         mask = torch.rand(BATCH, n_instances, n_features) <= p[None, :, None]
-        batch = torch.where(mask, values, torch.zeros(()))
+        batch = torch.where(mask, feat, torch.zeros(()))
         out = model(batch)
-        error = importance * (batch - out) ** 2
-        loss = error.mean(dim=(0, 2)).sum()
+        error = importance * (batch.abs() - out) ** 2
+        loss = error.mean(dim=(0, 2)).sum()  # mean over batch and features, summed over instances
         loss.backward()
         optimizer.step()
 
