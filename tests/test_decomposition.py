@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from tms_tutorial import SparseFeatures, ToyModel, reconstruction_loss
-from tms_tutorial.data import UniformStream
 from tms_tutorial.decomposition import (
     PatternSampler,
     exact_part,

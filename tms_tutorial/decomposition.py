@@ -15,6 +15,7 @@ rows a ``PatternSampler`` draws.
 from __future__ import annotations
 
 import itertools
+from typing import Tuple
 
 import torch
 
@@ -23,7 +24,7 @@ from .data import SparseFeatures, UniformStream
 MAX_FEATURES = 4  # sampling enumerates the 2^n activity patterns
 
 
-def relu_moments(a: torch.Tensor, c: torch.Tensor):
+def relu_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """E[ReLU(a u + c)^2] and E[u ReLU(a u + c)] for u ~ U[0, 1], elementwise.
 
     ReLU(a u + c) is non-zero on one interval [s, t] of [0, 1]; on it the
@@ -41,7 +42,7 @@ def relu_moments(a: torch.Tensor, c: torch.Tensor):
     return square, first
 
 
-def polynomial_moments(a: torch.Tensor, c: torch.Tensor):
+def polynomial_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """E[(a u + c)^2] and E[u (a u + c)] for u ~ U[0, 1] (the linear model's versions)."""
     return a * a / 3 + a * c + c * c, a / 3 + c / 2
 
@@ -108,7 +109,7 @@ class PatternSampler:
         self.instances = torch.arange(n_instances, device=device)
         self.pattern_of_cell = torch.arange(len(self.patterns), device=device).repeat(n_instances)
 
-    def sample(self):
+    def sample(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """This step's rows: instance (R,) sorted, x (R, n), and rows per instance (I,)."""
         n = self.patterns.shape[1]
         counts = torch.binomial(self.trials, self.prob, generator=self.generator).long()  # (I, P)

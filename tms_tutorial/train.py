@@ -2,15 +2,16 @@
 
 The defaults are those of the paper's authors' notebook: AdamW (torch's
 default weight decay, 0.01) at lr 1e-3, batch 1024, 10,000 steps, a constant
-learning rate. The trainer knows only that a model maps a batch of shape
-(n_instances, batch, n_features) to a reconstruction of the same shape.
+learning rate. Any model that maps a batch of shape (n_instances, batch,
+n_features) to a reconstruction of the same shape trains through autograd; a
+model that computes its own gradients (ToyModel.accumulate_gradients) does so
+faster, and small ToyModels take the decomposed loss of tms_tutorial.decomposition.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
@@ -29,7 +30,8 @@ class History:
     """Losses recorded during training.
 
     steps: (n_records,) the step index of each record.
-    loss: (n_records, n_instances) each instance's loss on that step's batch.
+    loss: (n_records, n_instances) each instance's loss on that step's batch (for
+        models trained on the decomposed loss, that step's estimate of it).
     """
 
     steps: np.ndarray
@@ -107,7 +109,7 @@ def train(
     """
     _check_inputs(model, features, steps, batch_size, lr, schedule, warmup_steps, log_every)
     device = model.W.device
-    n_instances, n_features = model.n_instances, model.n_features
+    n_instances = model.n_instances
     importance = features.importance_matrix(n_instances, device).contiguous()  # (I, n)
     optimizer = _adamw(model, lr, weight_decay)
     if uses_decomposition(model, features):
