@@ -150,7 +150,9 @@ def uses_decomposition(model: nn.Module, features: SparseFeatures) -> bool:
 def _chunked_steps(model, features, importance, batch_size, seed):
     """Gradients of the loss on a fresh batch, chunk by chunk; returns the batch loss when asked."""
     rng = UniformStream(seed, importance.device)
-    chunk = chunk_size(model.n_instances, model.n_features, batch_size)
+    # Chunks keep a CPU's caches warm; a GPU is better served by one launch per batch.
+    cpu = importance.device.type == "cpu"
+    chunk = chunk_size(model.n_instances, model.n_features, batch_size) if cpu else batch_size
     buffer = torch.empty(model.n_instances, chunk, model.n_features, device=importance.device)
 
     def step(with_loss: bool):
