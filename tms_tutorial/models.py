@@ -75,7 +75,6 @@ class ToyModel(nn.Module):
         out = torch.baddbmm(self.b[:, None, :], h, self.W)  # (I, B, n)
         return torch.relu(out) if self.activation == "relu" else out
 
-
     @torch.no_grad()
     def accumulate_gradients(
         self, x: torch.Tensor, importance: torch.Tensor, batch_size: int, with_loss: bool = False
@@ -93,7 +92,7 @@ class ToyModel(nn.Module):
             dL/dW = (h^T g + W g^T x) scaled by (2 / B) I per feature column,
             dL/db = (2 / B) I sum_batch g
 
-        When n <= 2.5 m it is cheaper to go through G = W^T W: y = G x + b and
+        When n <= 2.5 m it is cheaper to go through G = W^T W: y = x G + b and
         dL/dW = W (dL/dG + dL/dG^T) with dL/dG = x^T g scaled the same way.
 
         Returns this chunk's share of each instance's loss
