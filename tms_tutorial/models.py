@@ -11,7 +11,7 @@ as one batched computation; the instance dimension always comes first.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -98,32 +98,10 @@ class ToyModel(nn.Module):
         Returns this chunk's share of each instance's loss
         (n_instances,) if with_loss, else None.
         """
-        W, b = self.W, self.b
-        scale = (2.0 / batch_size) * importance  # (I, n)
-        gram = 2 * self.n_features <= 5 * self.n_hidden  # fewer multiply-adds through G = W^T W
-        if gram:
-            G = torch.bmm(W.transpose(1, 2), W)  # (I, n, n)
-            y = torch.baddbmm(b[:, None, :], x, G)  # (I, B, n)
-        else:
-            hT = torch.bmm(W, x.transpose(1, 2))  # h^T: (I, m, B); faster than x W^T here
-            y = torch.baddbmm(b[:, None, :], hT.transpose(1, 2), W)  # (I, B, n)
-        loss = None
-        if with_loss:
-            error = y.clamp_min(0).sub_(x) if self.activation == "relu" else y - x
-            loss = _weighted_square_sum(error, importance) / batch_size
-        g = torch.sub(y, x)
-        if self.activation == "relu":  # g = (y - x) where y > 0, else 0: ReLU's backward kernel
-            g = torch.ops.aten.threshold_backward.grad_input(g, y, 0.0, grad_input=g)
-        if gram:  # dL/dG = x^T g scale; dL/dW = W (dL/dG + dL/dG^T)
-            grad_G = torch.bmm(x.transpose(1, 2), g).mul_(scale[:, None, :])  # (I, n, n)
-            grad_W = torch.bmm(W, grad_G + grad_G.transpose(1, 2))
-        else:
-            grad_W = torch.bmm(hT, g)  # (I, m, n)
-            grad_W.mul_(scale[:, None, :])
-            dhT = torch.bmm(W * scale[:, None, :], g.transpose(1, 2))  # (dL/dh)^T: (I, m, B)
-            grad_W.baddbmm_(dhT, x)
-        grad_b = g.sum(dim=1).mul_(scale)  # (I, n)
-        for parameter, grad in ((W, grad_W), (b, grad_b)):
+        loss, grad_W, grad_b = dense_gradients(
+            self.W.detach(), self.b.detach(), x, importance, batch_size, self.activation, with_loss
+        )
+        for parameter, grad in ((self.W, grad_W), (self.b, grad_b)):
             if parameter.grad is None:
                 parameter.grad = grad
             else:
@@ -131,9 +109,50 @@ class ToyModel(nn.Module):
         return loss
 
 
+@torch.no_grad()
+def dense_gradients(
+    W: torch.Tensor,
+    b: torch.Tensor,
+    x: torch.Tensor,
+    importance: torch.Tensor,
+    batch_size: int,
+    activation: str,
+    with_loss: bool = False,
+) -> Tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The work of ToyModel.accumulate_gradients on given weights: (loss or None, dL/dW, dL/db).
+
+    W: (k, m, n), b and importance: (k, n), x: (k, chunk, n) one chunk of a batch of batch_size.
+    """
+    scale = (2.0 / batch_size) * importance  # (I, n)
+    gram = 2 * W.shape[2] <= 5 * W.shape[1]  # fewer multiply-adds through G = W^T W
+    if gram:
+        G = torch.bmm(W.transpose(1, 2), W)  # (I, n, n)
+        y = torch.baddbmm(b[:, None, :], x, G)  # (I, B, n)
+    else:
+        hT = torch.bmm(W, x.transpose(1, 2))  # h^T: (I, m, B); faster than x W^T here
+        y = torch.baddbmm(b[:, None, :], hT.transpose(1, 2), W)  # (I, B, n)
+    loss = None
+    if with_loss:
+        error = y.clamp_min(0).sub_(x) if activation == "relu" else y - x
+        loss = _weighted_square_sum(error, importance) / batch_size
+    g = torch.sub(y, x)
+    if activation == "relu":  # g = (y - x) where y > 0, else 0: ReLU's backward kernel
+        g = torch.ops.aten.threshold_backward.grad_input(g, y, 0.0, grad_input=g)
+    if gram:  # dL/dG = x^T g scale; dL/dW = W (dL/dG + dL/dG^T)
+        grad_G = torch.bmm(x.transpose(1, 2), g).mul_(scale[:, None, :])  # (I, n, n)
+        grad_W = torch.bmm(W, grad_G + grad_G.transpose(1, 2))
+    else:
+        grad_W = torch.bmm(hT, g)  # (I, m, n)
+        grad_W.mul_(scale[:, None, :])
+        dhT = torch.bmm(W * scale[:, None, :], g.transpose(1, 2))  # (dL/dh)^T: (I, m, B)
+        grad_W.baddbmm_(dhT, x)
+    grad_b = g.sum(dim=1).mul_(scale)  # (I, n)
+    return loss, grad_W, grad_b
+
+
 def _weighted_square_sum(error: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
     """sum over batch and features of I_i error^2: (I, B, n), (I, n) -> (I,)."""
-    return torch.einsum("ibn,ibn,in->i", error, error, importance)
+    return (error.square().sum(dim=1) * importance).sum(dim=1)
 
 
 def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,8 @@ from torch import nn
 from ._checks import check_positive_int
 from .data import SparseFeatures, UniformStream
 from .decomposition import MAX_FEATURES, PatternSampler, exact_part, sampled_part_gradients
-from .models import ToyModel, reconstruction_loss
+from .active import ActiveSampler, active_gradients, prefers_active
+from .models import ToyModel, dense_gradients, reconstruction_loss
 
 SCHEDULES = ("constant", "linear", "cosine")
 
@@ -148,7 +149,23 @@ def uses_decomposition(model: nn.Module, features: SparseFeatures) -> bool:
 
 
 def _chunked_steps(model, features, importance, batch_size, seed):
-    """Gradients of the loss on a fresh batch, chunk by chunk; returns the batch loss when asked."""
+    """Gradients of the loss on a fresh batch; returns the batch loss when asked.
+
+    On the CPU, a ToyModel's sparse instances (see tms_tutorial.active) draw
+    only their active entries; the rest are drawn whole and processed in chunks.
+    """
+    n_instances = model.n_instances
+    active = torch.zeros(n_instances, dtype=torch.bool)
+    if isinstance(model, ToyModel) and importance.device.type == "cpu" and type(features) is SparseFeatures:
+        p_max = features.probability(n_instances).max(dim=1).values
+        active = prefers_active(p_max, model.n_features, model.n_hidden)
+    if not active.any():
+        return _dense_steps(model, features, importance, batch_size, seed)
+    return _split_steps(model, features, importance, batch_size, seed, active)
+
+
+def _dense_steps(model, features, importance, batch_size, seed):
+    """Every entry drawn, the batch processed chunk by chunk."""
     rng = UniformStream(seed, importance.device)
     # Chunks keep a CPU's caches warm; a GPU is better served by one launch per batch.
     cpu = importance.device.type == "cpu"
@@ -164,6 +181,57 @@ def _chunked_steps(model, features, importance, batch_size, seed):
             if with_loss:
                 total = total + loss
         return total
+
+    return step
+
+
+def _split_steps(model, features, importance, batch_size, seed, active):
+    """A ToyModel on the CPU whose ``active`` instances take the active-entry route, the rest the dense one."""
+    sparse_index = active.nonzero().squeeze(1)
+    dense_index = (~active).nonzero().squeeze(1)
+    probability = features.probability(model.n_instances)
+    sampler = ActiveSampler(probability[sparse_index], batch_size, seed)
+    group = max(1, (1 << 21) // (4 * batch_size * model.n_features))  # instances whose (B, n) output is ~2 MB
+    if len(dense_index):
+        dense_features = SparseFeatures(model.n_features, probability[dense_index], importance[dense_index])
+        rng = UniformStream(seed)
+        chunk = chunk_size(len(dense_index), model.n_features, batch_size)
+        buffer = torch.empty(len(dense_index), chunk, model.n_features)
+
+    def step(with_loss: bool):
+        W, b = model.W.detach(), model.b.detach()
+        grad_W, grad_b = torch.empty_like(W), torch.empty_like(b)
+        loss = torch.zeros(model.n_instances) if with_loss else None
+        if len(dense_index):
+            W_dense, b_dense, importance_dense = W[dense_index], b[dense_index], importance[dense_index]
+            for start in range(0, batch_size, chunk):
+                size = min(chunk, batch_size - start)
+                x = dense_features.transform(rng.fill(buffer if size == chunk else buffer[:, :size].contiguous()))
+                part = dense_gradients(W_dense, b_dense, x, importance_dense, batch_size, model.activation, with_loss)
+                if start == 0:
+                    chunk_loss, dense_W, dense_b = part
+                else:
+                    dense_W.add_(part[1])
+                    dense_b.add_(part[2])
+                    if with_loss:
+                        chunk_loss = chunk_loss + part[0]
+            grad_W[dense_index], grad_b[dense_index] = dense_W, dense_b
+            if with_loss:
+                loss[dense_index] = chunk_loss
+        rows, cols, values = sampler.sample()
+        bounds = torch.searchsorted(rows, torch.arange(0, len(sparse_index) + 1) * batch_size).tolist()
+        for first in range(0, len(sparse_index), group):  # a few instances at a time, for the caches
+            last = min(first + group, len(sparse_index))
+            index, lo, hi = sparse_index[first:last], bounds[first], bounds[last]
+            group_loss, grad_W[index], grad_b[index] = active_gradients(
+                W[index], b[index], importance[index],
+                rows[lo:hi] - first * batch_size, cols[lo:hi] - first * model.n_features, values[lo:hi],
+                batch_size, model.activation, with_loss,
+            )
+            if with_loss:
+                loss[index] = group_loss
+        model.W.grad, model.b.grad = grad_W, grad_b
+        return loss
 
     return step
 
@@ -228,11 +296,24 @@ def evaluate(model: nn.Module, features: SparseFeatures, batch_size: int = 100_0
     """Each instance's loss on one large batch drawn with a fixed seed, shape (n_instances,).
 
     Less noisy than the training history; use it to pick the best of several fits.
+    Models that train on the decomposed loss (at most 4 features) are evaluated
+    the same way: the terms of samples with at most one active feature exactly,
+    the rest on the samples with two or more that a batch of batch_size holds.
     """
     check_positive_int(batch_size, "batch_size")
     device = model.W.device
-    rng = UniformStream(seed, device)
     importance = features.importance_matrix(model.n_instances, device)
+    if uses_decomposition(model, features):
+        total = exact_part(model, features)
+        chunk = min(batch_size, 4096)  # samples per draw, to bound the rows held at once
+        sampler = PatternSampler(features, model.n_instances, chunk, seed, device)
+        for start in range(0, batch_size, chunk):
+            if start + chunk > batch_size:  # the last, shorter draw
+                sampler = PatternSampler(features, model.n_instances, batch_size - start, seed + 1, device)
+            sampled = sampled_part_gradients(model, importance, *sampler.sample(), batch_size)[0]
+            total += sampled
+        return total.cpu()
+    rng = UniformStream(seed, device)
     total = torch.zeros(model.n_instances, device=device)
     chunk = chunk_size(model.n_instances, model.n_features, batch_size, target_bytes=1 << 24)
     for start in range(0, batch_size, chunk):
