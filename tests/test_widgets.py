@@ -56,3 +56,33 @@ def test_mimebundle_offers_the_live_widget_and_html_for_the_static_book():
 def test_bad_arguments_raise_naming_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):
         explorer(line_figure, description="slope", **kwargs)
+
+
+def test_grid_explorer_indexes_frames_row_major_in_html_and_live():
+    from tms_tutorial.widgets import grid_explorer
+
+    view = grid_explorer(
+        lambda a, b: line_figure(a * 10 + b), {"a": [1, 2], "b": [0, 1, 2]}, start={"a": 1, "b": 2}
+    )
+    assert len(view) == 6 and len(set(view.frames)) == 6
+    page = view.to_html()
+    assert page.count('class="tms-axis"') == 2
+    assert 'data-labels="1|2"' in page and 'data-labels="0|1|2"' in page
+    shown = re.findall(r'<img class="tms-frame" alt="([^"]*)" style="display:block', page)
+    assert shown == ["a = 2, b = 2"]  # row-major: index 1 * 3 + 2 = 5 is the start frame
+    assert view.frames[5] == view.frames[view._index([1, 2])]
+    first, second, image = view.widget().children
+    assert image.value == view.frames[5]
+    first.value, second.value = 0, 1
+    assert image.value == view.frames[1]
+
+
+def test_grid_explorer_rejects_bad_axes():
+    from tms_tutorial.widgets import grid_explorer
+
+    with pytest.raises(ValueError, match="axes"):
+        grid_explorer(line_figure, {})
+    with pytest.raises(ValueError, match="start"):
+        grid_explorer(line_figure, {"a": [1]}, start={"a": 3})
+    with pytest.raises(ValueError, match="labels"):
+        grid_explorer(line_figure, {"a": [1, 2]}, labels={"a": ["x"]})

@@ -147,3 +147,64 @@ def plot_standard_panel(
     bar.set_label(r"$\sum_{j\neq i}(\hat W_i\cdot W_j)^2$", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     return fig
+
+
+# One colour per candidate solution of the phase diagrams, and grey for "other".
+PHASE_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
+OTHER_COLOR = "#bbbbbb"
+
+
+def plot_phase_diagrams(
+    panels: Sequence,
+    densities,
+    importances,
+    names: Sequence[str],
+    titles: Optional[Sequence[str]] = None,
+    boundary=None,
+    panel_size: float = 3.4,
+) -> Figure:
+    """Phase diagrams side by side: which solution wins at each (density, relative importance).
+
+    panels: one array per panel of shape (len(densities), len(importances)),
+        holding an index into ``names`` or -1 for "other"; densities and
+        importances are the grid's axes (drawn on log scales, density falling
+        to the right as in the paper's figures). boundary: optional list of
+        (density, importance) curves drawn on every panel, e.g. theory's lines.
+    """
+    densities = np.asarray(densities, dtype=float)
+    importances = np.asarray(importances, dtype=float)
+    grids = [np.asarray(panel) for panel in panels]
+    for grid in grids:
+        if grid.shape != (len(densities), len(importances)):
+            raise ValueError(
+                f"each panel must have shape (len(densities), len(importances)) = "
+                f"{(len(densities), len(importances))}; got {grid.shape}"
+            )
+    if len(names) > len(PHASE_COLORS):
+        raise ValueError(f"names may hold at most {len(PHASE_COLORS)} candidates; got {len(names)}")
+    titles = _titles(titles, len(grids))
+    cmap = ListedColormap([OTHER_COLOR, *PHASE_COLORS[: len(names)]])
+    fig, axes = plt.subplots(1, len(grids), figsize=(panel_size * len(grids) + 1.6, panel_size), squeeze=False)
+
+    def edges(values: np.ndarray) -> np.ndarray:  # cell edges halfway between log-spaced centres
+        logs = np.log10(values)
+        middle = (logs[:-1] + logs[1:]) / 2
+        step = (logs[1] - logs[0]) / 2 if len(logs) > 1 else 0.5
+        return 10 ** np.concatenate([[logs[0] - step], middle, [logs[-1] + step]])
+
+    for ax, grid, title in zip(axes[0], grids, titles):
+        ax.pcolormesh(edges(densities), edges(importances), grid.T + 1, cmap=cmap, vmin=-0.5, vmax=len(names) + 0.5)
+        for curve in boundary or []:
+            ax.plot(*curve, color="black", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(max(edges(densities)), min(edges(densities)))  # sparser to the right
+        ax.set_ylim(min(edges(importances)), max(edges(importances)))
+        ax.set_xlabel("feature density 1 - S")
+        ax.set_title(title, fontsize=10)
+    axes[0][0].set_ylabel("relative importance")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[i]) for i in range(len(names))]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color=OTHER_COLOR))
+    fig.legend(handles, [*names, "other"], loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=9)
+    fig.tight_layout()
+    return fig

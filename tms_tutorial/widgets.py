@@ -1,4 +1,4 @@
-"""Explorers: a slider over precomputed values that switches a figure.
+"""Explorers: sliders over precomputed values that switch a figure.
 
 One helper serves every chapter. Each frame is drawn once by a plotting
 function and kept as a PNG. The explorer then shows itself two ways at once:
@@ -16,15 +16,20 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Callable, Dict, List, Optional, Sequence
+import itertools
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+# One handler for every slider of an explorer: the frame index is the sliders'
+# positions read as digits (row-major over the axes), and each slider's label
+# shows its own value.
 _SHOW_FRAME = (
-    "var c=this.closest('.tms-explorer'),f=c.querySelectorAll('.tms-frame'),v=+this.value;"
-    "f.forEach(function(e,i){e.style.display=i===v?'block':'none';});"
-    "c.querySelector('.tms-value').textContent=f[v].getAttribute('data-label');"
+    "var c=this.closest('.tms-explorer'),k=0;"
+    "c.querySelectorAll('input.tms-axis').forEach(function(s){k=k*(+s.max+1)+(+s.value);"
+    "s.nextElementSibling.textContent=s.getAttribute('data-labels').split('|')[+s.value];});"
+    "c.querySelectorAll('.tms-frame').forEach(function(e,i){e.style.display=i===k?'block':'none';});"
 )
 
 
@@ -37,59 +42,82 @@ def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
 
 
 class Explorer:
-    """A slider over ``values``; each value shows the figure ``render(value)``.
+    """Sliders over one or more axes of values; each combination shows its precomputed figure.
 
-    Build one with :func:`explorer`. Displaying it (as a cell's last value)
-    gives the live widget where ipywidgets can run and the HTML version elsewhere.
+    Build one with :func:`explorer` (one axis) or :func:`grid_explorer` (several).
+    Displaying it (as a cell's last value) gives the live widget where
+    ipywidgets can run and the HTML version elsewhere.
+
+    frames: PNGs in row-major order over the axes; axes: (description, labels)
+    per axis; start: the starting index on each axis.
     """
 
-    def __init__(self, frames: List[bytes], labels: List[str], description: str, start: int) -> None:
+    def __init__(self, frames: List[bytes], axes: List[Tuple[str, List[str]]], start: List[int]) -> None:
         self.frames = frames
-        self.labels = labels
-        self.description = description
+        self.axes = axes
         self.start = start
         self._widget = None
+
+    @property
+    def description(self) -> str:
+        return " x ".join(description for description, _ in self.axes)
 
     def __len__(self) -> int:
         return len(self.frames)
 
+    def _index(self, positions: Sequence[int]) -> int:
+        index = 0
+        for (_, labels), position in zip(self.axes, positions):
+            index = index * len(labels) + position
+        return index
+
+    def _alt(self, positions: Sequence[int]) -> str:
+        return ", ".join(f"{d} = {labels[i]}" for (d, labels), i in zip(self.axes, positions))
+
     def to_html(self) -> str:
-        """The static form: a range input and every frame as an embedded PNG."""
+        """The static form: a range input per axis and every frame as an embedded PNG."""
+        shown = self._index(self.start)
+        positions = list(itertools.product(*(range(len(labels)) for _, labels in self.axes)))
         images = "".join(
-            f'<img class="tms-frame" data-label="{html.escape(label)}" alt="{html.escape(self.description)} = '
-            f'{html.escape(label)}" style="display:{"block" if i == self.start else "none"};max-width:100%" '
+            f'<img class="tms-frame" alt="{html.escape(self._alt(where))}" '
+            f'style="display:{"block" if i == shown else "none"};max-width:100%" '
             f'src="data:image/png;base64,{base64.b64encode(frame).decode("ascii")}"/>'
-            for i, (frame, label) in enumerate(zip(self.frames, self.labels))
+            for i, (frame, where) in enumerate(zip(self.frames, positions))
         )
-        return (
-            '<div class="tms-explorer">'
-            f'<label style="font-family:sans-serif">{html.escape(self.description)} '
-            f'<input type="range" min="0" max="{len(self) - 1}" step="1" value="{self.start}" '
+        sliders = "".join(
+            f'<div><label style="font-family:sans-serif">{html.escape(description)} '
+            f'<input class="tms-axis" type="range" min="0" max="{len(labels) - 1}" step="1" '
+            f'value="{position}" data-labels="{html.escape("|".join(labels))}" '
             f'oninput="{html.escape(_SHOW_FRAME)}" style="vertical-align:middle;width:260px"/> '
-            f'<span class="tms-value">{html.escape(self.labels[self.start])}</span></label>'
-            f"{images}</div>"
+            f'<span class="tms-value">{html.escape(labels[position])}</span></label></div>'
+            for (description, labels), position in zip(self.axes, self.start)
         )
+        return f'<div class="tms-explorer">{sliders}{images}</div>'
 
     def widget(self):
-        """The live form: an ipywidgets box with a selection slider and an image."""
+        """The live form: an ipywidgets box with a selection slider per axis and an image."""
         if self._widget is None:
             import ipywidgets
 
-            slider = ipywidgets.SelectionSlider(
-                options=list(zip(self.labels, range(len(self)))),
-                value=self.start,
-                description=self.description,
-                continuous_update=True,
-                style={"description_width": "initial"},
-                layout=ipywidgets.Layout(width="420px"),
-            )
-            image = ipywidgets.Image(value=self.frames[self.start], format="png")
+            sliders = [
+                ipywidgets.SelectionSlider(
+                    options=list(zip(labels, range(len(labels)))),
+                    value=position,
+                    description=description,
+                    continuous_update=True,
+                    style={"description_width": "initial"},
+                    layout=ipywidgets.Layout(width="420px"),
+                )
+                for (description, labels), position in zip(self.axes, self.start)
+            ]
+            image = ipywidgets.Image(value=self.frames[self._index(self.start)], format="png")
 
             def show(change) -> None:
-                image.value = self.frames[change["new"]]
+                image.value = self.frames[self._index([slider.value for slider in sliders])]
 
-            slider.observe(show, names="value")
-            self._widget = ipywidgets.VBox([slider, image])
+            for slider in sliders:
+                slider.observe(show, names="value")
+            self._widget = ipywidgets.VBox([*sliders, image])
         return self._widget
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> Dict[str, object]:
@@ -134,4 +162,42 @@ def explorer(
     if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < len(values):
         raise ValueError(f"start must be an index in [0, {len(values) - 1}]; got {start!r}")
     frames = [figure_to_png(render(value), dpi=dpi) for value in values]
-    return Explorer(frames, labels, description, start)
+    return Explorer(frames, [(description, labels)], [start])
+
+
+def grid_explorer(
+    render: Callable[..., Figure],
+    axes: Dict[str, Sequence],
+    labels: Optional[Dict[str, Sequence[str]]] = None,
+    start: Optional[Dict[str, int]] = None,
+    dpi: int = 80,
+) -> Explorer:
+    """One slider per axis; every combination of values shows ``render(*values)``.
+
+    axes: {description: values}, in the order the sliders appear (and render's
+    arguments). labels, start: optional, per description (default str(v), index 0).
+    Draws one figure per combination, so keep the product of the axes' lengths modest.
+    """
+    if not axes:
+        raise ValueError("axes must name at least one axis")
+    labels, start = labels or {}, start or {}
+    unknown = (set(labels) | set(start)) - set(axes)
+    if unknown:
+        raise ValueError(f"labels and start may only name axes {list(axes)}; got {sorted(unknown)}")
+    axis_list, positions = [], []
+    for description, values in axes.items():
+        values = list(values)
+        if not values:
+            raise ValueError(f"axis {description!r} must have at least one value")
+        names = [str(v) for v in labels.get(description, values)]
+        if len(names) != len(values):
+            raise ValueError(f"labels[{description!r}] must have one entry per value ({len(values)}); got {len(names)}")
+        position = start.get(description, 0)
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < len(values):
+            raise ValueError(f"start[{description!r}] must be an index in [0, {len(values) - 1}]; got {position!r}")
+        axis_list.append((description, names))
+        positions.append(position)
+    frames = [
+        figure_to_png(render(*combination), dpi=dpi) for combination in itertools.product(*(list(v) for v in axes.values()))
+    ]
+    return Explorer(frames, axis_list, positions)

@@ -1,0 +1,185 @@
+"""theory: closed forms against Monte Carlo, the phase diagrams' regions, the solution classifiers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tms_tutorial import SparseFeatures, ToyModel, reconstruction_loss
+from tms_tutorial import theory as T
+
+SAMPLES = 2_000_000
+
+
+def sampled_loss(W, b, p, importance, activation="relu", seed=0):
+    """Mean loss and its standard error over SAMPLES draws, in float64."""
+    W = torch.as_tensor(W, dtype=torch.float64)
+    b = torch.as_tensor(b, dtype=torch.float64)
+    importance = torch.as_tensor(importance, dtype=torch.float64)
+    n = W.shape[1]
+    x = SparseFeatures(n, torch.as_tensor(p, dtype=torch.float32).expand(1, n)).sample(SAMPLES, 1, rng=seed)[0]
+    x = x.double()
+    y = x @ W.T @ W + b
+    out = torch.relu(y) if activation == "relu" else y
+    per_sample = ((x - out) ** 2 * importance).sum(dim=1)
+    return per_sample.mean().item(), per_sample.std().item() / math.sqrt(SAMPLES)
+
+
+def close(theory, sampled, spread):
+    return abs(theory - sampled) <= 5 * spread + 1e-6
+
+
+@pytest.mark.parametrize("p", [1.0, 0.3, 0.05])
+def test_dropped_feature_loss_is_its_variance(p):
+    # feature 1 kept exactly, feature 2 dropped and answered by its mean p / 2
+    mean, spread = sampled_loss([[1.0, 0.0]], [0.0, p / 2], p, [1.0, 0.7])
+    assert close(T.dropped_loss(p, 0.7).item(), mean, spread)
+
+
+@pytest.mark.parametrize("p, r", [(1.0, 1.0), (0.3, 0.2), (0.05, 4.0)])
+def test_antipodal_pair_closed_form(p, r):
+    mean, spread = sampled_loss([[1.0, -1.0]], [0.0, 0.0], p, [1.0, r])
+    assert close(T.antipodal_loss(p, 1.0, r).item(), mean, spread)
+
+
+@pytest.mark.parametrize(
+    "a, c, b1, b2, p, i1, i2",
+    [(1.0, 1.0, 0.0, 0.0, 0.3, 1.0, 1.0), (0.9, 1.2, -0.1, 0.05, 0.2, 1.0, 3.0), (1.1, 0.7, 0.2, -0.3, 0.7, 2.0, 0.5)],
+)
+def test_pair_loss_against_monte_carlo(a, c, b1, b2, p, i1, i2):
+    mean, spread = sampled_loss([[a, -c]], [b1, b2], p, [i1, i2])
+    assert close(T.pair_loss(a, c, b1, b2, p, i1, i2).item(), mean, spread)
+
+
+def test_pair_loss_at_the_symmetric_point_is_the_closed_form():
+    p = torch.tensor([0.01, 0.2, 0.9])
+    assert torch.allclose(T.pair_loss(1.0, 1.0, 0.0, 0.0, p, 1.0, 2.5), T.antipodal_loss(p, 1.0, 2.5), atol=1e-9)
+
+
+def test_best_pair_deep_in_its_region_is_the_closed_form_and_better_near_the_boundary():
+    p = torch.tensor([0.1, 0.03, 0.3, 0.5])
+    r = torch.tensor([1.0, 5.0, 0.3, 1.0])
+    best, params = T.best_pair_loss(p, 1.0, r)
+    simple = T.antipodal_loss(p, 1.0, r)
+    assert (best <= simple).all()
+    assert (best[:2] >= 0.99 * simple[:2]).all()  # deep inside: within 1%
+    assert (best[2:] < 0.97 * simple[2:]).all()  # near the boundary: a few % cheaper
+    assert (params[2:, 2:] > 0).all()  # ... through small positive biases
+    assert torch.allclose(T.pair_loss(*params.unbind(-1), p, 1.0, r), best)
+
+
+@pytest.mark.parametrize("activation_p", [1.0, 0.2, 0.02])
+def test_linear_loss_against_monte_carlo(activation_p):
+    generator = torch.Generator().manual_seed(1)
+    W = torch.randn(2, 4, generator=generator, dtype=torch.float64) * 0.6
+    b = torch.randn(4, generator=generator, dtype=torch.float64) * 0.1
+    importance = torch.tensor([1.0, 0.8, 0.5, 0.3], dtype=torch.float64)
+    mean, spread = sampled_loss(W, b, activation_p, importance, activation="linear")
+    assert close(T.linear_loss(W, b, activation_p, importance).item(), mean, spread)
+
+
+def test_linear_loss_with_best_biases_scales_with_the_variance():
+    """Density factors out of the linear model's loss: the best W is the same at every sparsity."""
+    W = torch.tensor([[1.0, -1.0, 0.3], [0.2, 0.5, 1.0]], dtype=torch.float64)
+    importance = torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64)
+    ratios = []
+    for p in (1.0, 0.1, 0.01):
+        best_b = (torch.eye(3, dtype=torch.float64) - W.T @ W) @ torch.full((3,), p / 2, dtype=torch.float64)
+        ratios.append((T.linear_loss(W, best_b, p, importance) / T.feature_variance(p)).item())
+    assert np.allclose(ratios, ratios[0])
+
+
+def test_boundary_is_where_the_losses_cross():
+    for r in (0.1, 0.5, 1.0, 3.0, 10.0):
+        p = T.n2_boundaries(r)
+        losses = T.n2_candidate_losses(p, r)
+        assert torch.isclose(losses[2], losses[:2].min(), rtol=1e-9)
+    assert torch.isclose(T.n2_boundaries(1.0), torch.tensor(4 / 7, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    "p, r, expected",
+    [(1.0, 0.2, "feature 1 only"), (1.0, 5.0, "feature 2 only"), (0.05, 1.0, "antipodal pair"), (0.01, 8.0, "antipodal pair")],
+)
+def test_n2_phases_inside_each_region(p, r, expected):
+    assert T.N2_CANDIDATES[T.n2_candidate_losses(p, r).argmin()] == expected
+
+
+@pytest.mark.parametrize(
+    "p, r, expected",
+    [(1.0, 0.2, "W ⊥ [0,0,1]"), (1.0, 5.0, "W ⊥ [1,0,0]"), (0.05, 0.3, "W ⊥ [0,1,1]"), (0.05, 3.0, "W ⊥ [1,1,0]")],
+)
+def test_n3_phases_inside_each_region(p, r, expected):
+    assert T.N3_CANDIDATES[T.n3_candidate_losses(p, r).argmin()] == expected
+
+
+def test_classify_n2_on_hand_made_weights():
+    W = torch.tensor([[[1.0, 0.0]], [[0.05, -0.98]], [[1.0, -1.0]], [[0.7, 0.7]], [[0.0, 0.0]]])
+    assert T.classify_n2(W).tolist() == ["feature 1 only", "feature 2 only", "antipodal pair", "other", "other"]
+
+
+def rotation(angle):
+    return torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+
+
+def test_classify_n3_on_hand_made_weights_in_any_orientation():
+    e1, e2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    zero = torch.zeros(2)
+    cases = {
+        "W ⊥ [0,0,1]": torch.stack([e1, e2, zero], dim=1),
+        "W ⊥ [1,0,0]": torch.stack([zero, e1, e2], dim=1),
+        "W ⊥ [0,1,1]": torch.stack([e1, e2, -e2], dim=1),
+        "W ⊥ [1,1,0]": torch.stack([e1, -e1, e2], dim=1),
+    }
+    angles = torch.tensor([0, 2 * math.pi / 3, 4 * math.pi / 3])
+    triangle = torch.stack([torch.cos(angles), torch.sin(angles)])  # all three at 120 degrees
+    for angle in (0.0, 0.7, 2.5):
+        R = rotation(angle)
+        for name, W in cases.items():
+            assert T.classify_n3(R @ W).item() == name
+        assert T.classify_n3(R @ triangle).item() == "other"
+    # feature 3 paired with feature 1 instead of 2 is the same class (features 1 and 2 are interchangeable)
+    assert T.classify_n3(torch.stack([e1, e2, -e1], dim=1)).item() == "W ⊥ [0,1,1]"
+
+
+def test_bad_inputs_raise_naming_the_argument():
+    with pytest.raises(ValueError, match="p"):
+        T.dropped_loss(1.5)
+    with pytest.raises(ValueError, match="importance"):
+        T.antipodal_loss(0.5, -1.0)
+    with pytest.raises(ValueError, match="W"):
+        T.classify_n2(torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="W"):
+        T.classify_n3(torch.zeros(2, 2))
+
+
+def test_trained_pair_matches_the_theory_at_its_parameters():
+    """What train learns on n = 2, m = 1 at low density is an antipodal pair whose loss pair_loss gives."""
+    from tms_tutorial import train
+
+    features = SparseFeatures(2, 0.05, torch.tensor([1.0, 1.0]))
+    model = ToyModel(2, 1, n_instances=2)
+    train(model, features, steps=1500, lr=1e-2, progress=False)
+    W, b = model.W.detach().double(), model.b.detach().double()
+    assert T.classify_n2(W).tolist() == ["antipodal pair"] * 2
+    for k in range(2):
+        a, c = W[k, 0, 0].abs(), W[k, 0, 1].abs()  # W = [a, -c] up to a sign
+        mean, spread = sampled_loss(W[k], b[k], 0.05, [1.0, 1.0])
+        assert close(T.pair_loss(a, c, b[k, 0], b[k, 1], 0.05).item(), mean, spread)
+
+
+def test_evaluate_of_small_models_agrees_with_the_exact_loss():
+    """evaluate's decomposed estimate for n = 2, m = 1 against pair_loss, which covers any signs:
+    W = [w1, w2] is the pair with a = w1, c = -w2."""
+    from tms_tutorial import evaluate
+
+    p = torch.tensor([1.0, 0.3, 0.03])
+    features = SparseFeatures(2, p, torch.tensor([1.0, 0.6]))
+    model = ToyModel(2, 1, n_instances=3, seed=5)
+    with torch.no_grad():
+        model.b.copy_(torch.tensor([[0.1, -0.2], [0.0, 0.05], [-0.1, 0.1]]))
+    W, b = model.W.detach().double(), model.b.detach().double()
+    exact = T.pair_loss(W[:, 0, 0], -W[:, 0, 1], b[:, 0], b[:, 1], p.double(), 1.0, 0.6)
+    estimate = evaluate(model, features, batch_size=200_000).double()
+    assert torch.allclose(estimate, exact, rtol=0.02)

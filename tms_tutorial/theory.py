@@ -1,0 +1,283 @@
+"""Expected losses of candidate solutions (paper: "Superposition as a Phase Change").
+
+Features are independent: each is active with probability p and then uniform
+on [0, 1], so E[x] = p/2, E[x^2] = p/3 and Var x = p/3 - p^2/4. All functions
+broadcast over tensors of densities and importances.
+
+Building blocks of every candidate of the small models:
+
+* a feature with its own dimension, W_i a unit vector orthogonal to the
+  others, is reconstructed exactly: loss 0;
+* a dropped feature (W_i = 0) is best answered by its mean, b_i = p/2: loss
+  I_i Var x_i (``dropped_loss``);
+* two features sharing one direction as an antipodal pair, W = [a, -c] along
+  it: ``pair_loss`` of the four numbers (a, c, b_1, b_2), exact up to a 1-D
+  quadrature; ``antipodal_loss`` at a = c = 1, b = 0 in closed form; and
+  ``best_pair_loss`` at the best four numbers, found numerically. Deep in
+  the pair's region the two agree within 1%; near its boundary the best pair
+  is up to about 10% cheaper, which moves the boundary.
+
+Blocks in mutually orthogonal directions do not interact, so a candidate's
+loss is the sum of its blocks' losses. For n = 2, m = 1 the candidates are
+feature 1 alone, feature 2 alone, or both as an antipodal pair; for n = 3,
+m = 2 the four of the paper, named by the null space of W (``N3_CANDIDATES``).
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+
+from .decomposition import relu_moments
+
+N2_CANDIDATES = ("feature 1 only", "feature 2 only", "antipodal pair")
+# n = 3, m = 2, features 1 and 2 of importance 1, feature 3 of relative importance r.
+# Named by the null space of W: the direction the model cannot see.
+N3_CANDIDATES = ("W ⊥ [0,0,1]", "W ⊥ [1,0,0]", "W ⊥ [0,1,1]", "W ⊥ [1,1,0]")
+N3_DESCRIPTIONS = {
+    "W ⊥ [0,0,1]": "features 1 and 2 orthogonal, feature 3 dropped",
+    "W ⊥ [1,0,0]": "feature 1 dropped, features 2 and 3 orthogonal",
+    "W ⊥ [0,1,1]": "feature 1 alone, features 2 and 3 an antipodal pair",
+    "W ⊥ [1,1,0]": "features 1 and 2 an antipodal pair, feature 3 alone",
+}
+
+
+def _tensor(value) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=torch.float64)
+
+
+def _check_density(p: torch.Tensor) -> None:
+    if ((p < 0) | (p > 1)).any() or not torch.isfinite(p).all():
+        raise ValueError("p (the feature density 1 - S) must lie in [0, 1]")
+
+
+def _check_importance(importance: torch.Tensor, name: str) -> None:
+    if (importance < 0).any() or not torch.isfinite(importance).all():
+        raise ValueError(f"{name} must be a finite importance >= 0")
+
+
+def feature_variance(p) -> torch.Tensor:
+    """Var x for a feature of density p: p/3 - p^2/4."""
+    p = _tensor(p)
+    _check_density(p)
+    return p / 3 - p**2 / 4
+
+
+def dropped_loss(p, importance=1.0) -> torch.Tensor:
+    """Loss of a feature with W_i = 0 and the best bias b_i = p/2: I_i (p/3 - p^2/4)."""
+    importance = _tensor(importance)
+    _check_importance(importance, "importance")
+    return importance * feature_variance(p)
+
+
+def antipodal_loss(p, importance_1=1.0, importance_2=1.0) -> torch.Tensor:
+    """Loss of the antipodal pair W = [1, -1], b = 0: p^2 (I_1 + I_2) / 6.
+
+    Alone, either feature is reconstructed exactly (the other output is ReLU of
+    a negative number, 0). Both active, with values u and v, the smaller one's
+    output is 0 and the larger one's is off by the smaller value, so each
+    feature's error is min(u, v)^2, of mean 1/6.
+    """
+    p, i1, i2 = _tensor(p), _tensor(importance_1), _tensor(importance_2)
+    _check_density(p)
+    _check_importance(i1, "importance_1")
+    _check_importance(i2, "importance_2")
+    return p**2 * (i1 + i2) / 6
+
+
+def _gauss_legendre(panels: int = 16, order: int = 8) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Nodes and weights of a composite Gauss-Legendre rule on [0, 1]."""
+    x, w = np.polynomial.legendre.leggauss(order)
+    edges = np.linspace(0.0, 1.0, panels + 1)
+    nodes = (edges[:-1, None] + (x[None, :] + 1) / 2 * np.diff(edges)[:, None]).ravel()
+    weights = (w[None, :] / 2 * np.diff(edges)[:, None]).ravel()
+    return torch.as_tensor(nodes), torch.as_tensor(weights)
+
+
+_NODES, _WEIGHTS = _gauss_legendre()
+
+
+def _own_error(slope: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """E_u[(ReLU(slope u + offset) - u)^2] for u ~ U[0, 1]."""
+    square, first = relu_moments(slope, offset)
+    return square - 2 * first + 1.0 / 3
+
+
+def pair_loss(a, c, b_1, b_2, p, importance_1=1.0, importance_2=1.0) -> torch.Tensor:
+    """Expected loss of two features sharing one direction: W = [a, -c], biases b_1, b_2.
+
+    x'_1 = ReLU(a^2 x_1 - a c x_2 + b_1), x'_2 = ReLU(c^2 x_2 - a c x_1 + b_2). By which
+    features are active:
+        none:     (1-p)^2 [I_1 ReLU(b_1)^2 + I_2 ReLU(b_2)^2]
+        only 1:   p(1-p) [I_1 E(ReLU(a^2 u + b_1) - u)^2 + I_2 E ReLU(b_2 - a c u)^2]
+        only 2:   the same with the roles swapped
+        both:     p^2 [I_1 E_v E_u (ReLU(a^2 u + b_1 - a c v) - u)^2 + (the same for 2)]
+    Every inner expectation over one uniform value is in closed form
+    (decomposition.relu_moments); the outer one of the last line is a
+    Gauss-Legendre quadrature, accurate to about 1e-7. Differentiable in a, c, b.
+    """
+    a, c, b_1, b_2 = (_tensor(v) for v in (a, c, b_1, b_2))
+    p, i1, i2 = _tensor(p), _tensor(importance_1), _tensor(importance_2)
+    _check_density(p)
+    _check_importance(i1, "importance_1")
+    _check_importance(i2, "importance_2")
+    cross = -a * c
+    none = i1 * torch.relu(b_1) ** 2 + i2 * torch.relu(b_2) ** 2
+    only_1 = i1 * _own_error(a * a, b_1) + i2 * relu_moments(cross, b_2)[0]
+    only_2 = i2 * _own_error(c * c, b_2) + i1 * relu_moments(cross, b_1)[0]
+    v = _NODES.reshape((-1,) + (1,) * max(a.dim(), c.dim(), b_1.dim(), b_2.dim()))
+    w = _WEIGHTS.reshape(v.shape)
+    both_1 = (w * _own_error(a * a, b_1 + cross * v)).sum(dim=0)
+    both_2 = (w * _own_error(c * c, b_2 + cross * v)).sum(dim=0)
+    both = i1 * both_1 + i2 * both_2
+    return (1 - p) ** 2 * none + p * (1 - p) * (only_1 + only_2) + p**2 * both
+
+
+def best_pair_loss(p, importance_1=1.0, importance_2=1.0, steps: int = 600) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The antipodal pair at its best: pair_loss minimized over (a, c, b_1, b_2).
+
+    Adam from the closed form's point W = [1, -1], b = 0, every point of the
+    broadcast inputs at once (each point's numbers only move its own loss).
+    Near the phase boundary small positive biases and unequal lengths lower the
+    pair's loss by up to about 10% (they cut off small interference), which
+    moves the boundary towards denser features. Where the best "pair" is no
+    longer one (either length below 0.5, the classifiers' threshold: it has
+    collapsed into dropping a feature), the closed form is returned instead.
+    Returns (loss, params) with params[..., :] = (a, c, b_1, b_2).
+    """
+    p, i1, i2 = torch.broadcast_tensors(_tensor(p), _tensor(importance_1), _tensor(importance_2))
+    _check_density(p)
+    _check_importance(i1, "importance_1")
+    _check_importance(i2, "importance_2")
+    params = torch.zeros(p.shape + (4,), dtype=torch.float64)
+    params[..., :2] = 1.0
+    params.requires_grad_(True)
+    optimizer = torch.optim.Adam([params], lr=0.01)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        pair_loss(*params.unbind(-1), p, i1, i2).sum().backward()
+        optimizer.step()
+    with torch.no_grad():
+        found = params.detach()
+        loss = pair_loss(*found.unbind(-1), p, i1, i2)
+        simple = antipodal_loss(p, i1, i2)
+        kept = (found[..., :2].min(dim=-1).values >= 0.5) & (loss <= simple)
+        start = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+        return torch.where(kept, loss, simple), torch.where(kept[..., None], found, start)
+
+
+def linear_loss(W, b, p, importance) -> torch.Tensor:
+    """Exact expected loss of the linear model x' = W^T W x + b.
+
+    W: (..., m, n); b, importance: (..., n); p: scalar or (..., n). With
+    A = I - W^T W, each output's error is sum_j A_ij x_j - b_i, so
+        L = sum_i I_i [sum_j A_ij^2 Var x_j + (sum_j A_ij E x_j - b_i)^2].
+    With the best biases the second term vanishes, leaving the paper's
+        sum_i I_i (1 - |W_i|^2)^2 Var x + sum_{i != j} I_i (W_i . W_j)^2 Var x
+    (for a shared density): interference costs in proportion to Var x at
+    every density, which is why a linear model never superposes.
+    """
+    W, b, importance = _tensor(W), _tensor(b), _tensor(importance)
+    p = _tensor(p)
+    _check_density(p)
+    _check_importance(importance, "importance")
+    n = W.shape[-1]
+    A = torch.eye(n, dtype=W.dtype) - W.transpose(-1, -2) @ W
+    p = p.expand(b.shape) if p.dim() < b.dim() or p.shape != b.shape else p
+    variance = p / 3 - p**2 / 4
+    mean = p / 2
+    spread = (A**2 * variance[..., None, :]).sum(dim=-1)
+    offset = (A * mean[..., None, :]).sum(dim=-1) - b
+    return (importance * (spread + offset**2)).sum(dim=-1)
+
+
+def n2_candidate_losses(p, relative_importance, tuned: bool = False) -> torch.Tensor:
+    """Losses of N2_CANDIDATES for n = 2, m = 1, I_1 = 1, I_2 = relative_importance.
+
+    Shape: broadcast(p, relative_importance) + (3,): feature 2 dropped, feature 1
+    dropped, the antipodal pair: W = [1, -1], b = 0 in closed form, or at its
+    best parameters if tuned (best_pair_loss).
+    """
+    p, r = torch.broadcast_tensors(_tensor(p), _tensor(relative_importance))
+    _check_importance(r, "relative_importance")
+    pair = best_pair_loss(p, 1.0, r)[0] if tuned else antipodal_loss(p, 1.0, r)
+    return torch.stack([dropped_loss(p, r), dropped_loss(p, 1.0), pair], dim=-1)
+
+
+def n3_candidate_losses(p, relative_importance, tuned: bool = False) -> torch.Tensor:
+    """Losses of N3_CANDIDATES for n = 3, m = 2: I = (1, 1, r), every feature of density p.
+
+    Shape: broadcast(p, relative_importance) + (4,). Each candidate is a sum of
+    blocks in orthogonal directions: a dropped feature, features alone (loss 0)
+    and at most one antipodal pair (in closed form, or at its best if tuned).
+    """
+    p, r = torch.broadcast_tensors(_tensor(p), _tensor(relative_importance))
+    _check_importance(r, "relative_importance")
+    # pair (1 or 2, 3) of importances (1, r) and pair (1, 2) of importances (1, 1), in one go
+    both = torch.stack([r, torch.ones_like(r)])
+    pairs = best_pair_loss(p, 1.0, both)[0] if tuned else antipodal_loss(p, 1.0, both)
+    pair_13, pair_12 = pairs.unbind(0)
+    return torch.stack([dropped_loss(p, r), dropped_loss(p, 1.0), pair_13, pair_12], dim=-1)
+
+
+def n2_boundaries(relative_importance) -> torch.Tensor:
+    """Density below which the antipodal pair (W = [1, -1], b = 0) beats dropping a feature.
+
+    Setting p^2 (1 + r) / 6 equal to min(1, r) (p/3 - p^2/4) gives
+    p* = 4 min(1, r) / (2 (1 + r) + 3 min(1, r)); 4/7 at r = 1.
+    """
+    r = _tensor(relative_importance)
+    _check_importance(r, "relative_importance")
+    low = torch.minimum(r, torch.ones_like(r))
+    return 4 * low / (2 * (1 + r) + 3 * low)
+
+
+def classify_n2(W, b=None, threshold: float = 0.5) -> np.ndarray:
+    """Name each learned n = 2, m = 1 solution: one of N2_CANDIDATES, or "other".
+
+    W: (..., 1, 2). A feature counts as represented when |W_i| > threshold;
+    both represented with opposite signs is the antipodal pair.
+    """
+    W = _tensor(W)
+    if W.shape[-2:] != (1, 2):
+        raise ValueError(f"W must have shape (..., 1, 2) for n = 2, m = 1; got {tuple(W.shape)}")
+    w1, w2 = W[..., 0, 0], W[..., 0, 1]
+    on1, on2 = w1.abs() > threshold, w2.abs() > threshold
+    names = np.full(tuple(w1.shape), "other", dtype=object)
+    names[(on1 & ~on2).numpy()] = N2_CANDIDATES[0]
+    names[(on2 & ~on1).numpy()] = N2_CANDIDATES[1]
+    names[(on1 & on2 & (w1 * w2 < 0)).numpy()] = N2_CANDIDATES[2]
+    return names
+
+
+def classify_n3(W, threshold: float = 0.5, cosine: float = 0.9) -> np.ndarray:
+    """Name each learned n = 3, m = 2 solution: one of N3_CANDIDATES, or "other".
+
+    W: (..., 2, 3). Features 1 and 2 have equal importance, so the candidates
+    that differ only by swapping them are one class ("W ⊥ [1,0,0]" stands for
+    dropping feature 1 or 2; "W ⊥ [0,1,1]" for pairing feature 3 with either).
+    Represented: |W_i| > threshold; a pair: cosine below -cosine; alone:
+    |cosine| below 1 - cosine with every other represented feature.
+    """
+    W = _tensor(W)
+    if W.shape[-2:] != (2, 3):
+        raise ValueError(f"W must have shape (..., 2, 3) for n = 3, m = 2; got {tuple(W.shape)}")
+    flat = W.reshape(-1, 2, 3)
+    norms = flat.norm(dim=1)
+    unit = flat / norms.clamp_min(1e-12)[:, None, :]
+    cos = unit.transpose(1, 2) @ unit  # (k, 3, 3)
+    on = norms > threshold
+    names = np.full(flat.shape[0], "other", dtype=object)
+    for k in range(flat.shape[0]):
+        kept = [i for i in range(3) if on[k, i]]
+        pairs = [(i, j) for i in kept for j in kept if i < j and cos[k, i, j] < -cosine]
+        apart = all(abs(cos[k, i, j]) < 1 - cosine for i in kept for j in kept if i < j and (i, j) not in pairs)
+        if not apart:
+            continue
+        if len(kept) == 2 and not pairs:
+            names[k] = N3_CANDIDATES[0] if kept == [0, 1] else N3_CANDIDATES[1]
+        elif len(kept) == 3 and len(pairs) == 1:
+            names[k] = N3_CANDIDATES[3] if pairs[0] == (0, 1) else N3_CANDIDATES[2]
+    return names.reshape(tuple(W.shape[:-2]))
