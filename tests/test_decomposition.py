@@ -111,3 +111,18 @@ def test_pattern_counts_follow_the_batch():
 def test_too_many_features_for_patterns():
     with pytest.raises(ValueError, match="n_features"):
         PatternSampler(SparseFeatures(5, 0.1), 1, 1024, 0, "cpu")
+
+
+def test_stratified_part_matches_a_large_plain_batch():
+    """exact_part + stratified_part is the whole expected loss, also at low density."""
+    from tms_tutorial.decomposition import stratified_part
+
+    features = SparseFeatures(3, torch.tensor([0.8, 0.2, 0.05]), torch.tensor([1.0, 0.7, 2.0]))
+    model = ToyModel(3, 2, n_instances=3, seed=4)
+    with torch.no_grad():
+        model.b.copy_(torch.tensor([0.05, -0.1, 0.02]))
+        total = exact_part(model, features) + stratified_part(model, features, 200_000, seed=1)
+        x = features.sample(1_000_000, 3, rng=2)
+        per_sample = ((model(x) - x) ** 2 * features.importance_matrix(3)[:, None, :]).sum(dim=2)
+    mean, error = per_sample.mean(dim=1), per_sample.std(dim=1) / 1000
+    assert (torch.abs(total - mean) < 5 * error + 1e-6).all(), (total, mean, error)

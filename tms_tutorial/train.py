@@ -19,7 +19,7 @@ from torch import nn
 
 from ._checks import check_positive_int
 from .data import SparseFeatures, UniformStream
-from .decomposition import MAX_FEATURES, PatternSampler, exact_part, sampled_part_gradients
+from .decomposition import MAX_FEATURES, PatternSampler, exact_part, sampled_part_gradients, stratified_part
 from .active import ActiveSampler, active_gradients, prefers_active
 from .models import ToyModel, dense_gradients, reconstruction_loss
 
@@ -298,21 +298,15 @@ def evaluate(model: nn.Module, features: SparseFeatures, batch_size: int = 100_0
     Less noisy than the training history; use it to pick the best of several fits.
     Models that train on the decomposed loss (at most 4 features) are evaluated
     the same way: the terms of samples with at most one active feature exactly,
-    the rest on the samples with two or more that a batch of batch_size holds.
+    and each activity pattern with two or more on batch_size samples of its own
+    (decomposition.stratified_part), so that sparse fits are ranked as
+    precisely as dense ones.
     """
     check_positive_int(batch_size, "batch_size")
     device = model.W.device
     importance = features.importance_matrix(model.n_instances, device)
     if uses_decomposition(model, features):
-        total = exact_part(model, features)
-        chunk = min(batch_size, 4096)  # samples per draw, to bound the rows held at once
-        sampler = PatternSampler(features, model.n_instances, chunk, seed, device)
-        for start in range(0, batch_size, chunk):
-            if start + chunk > batch_size:  # the last, shorter draw
-                sampler = PatternSampler(features, model.n_instances, batch_size - start, seed + 1, device)
-            sampled = sampled_part_gradients(model, importance, *sampler.sample(), batch_size)[0]
-            total += sampled
-        return total.cpu()
+        return (exact_part(model, features) + stratified_part(model, features, batch_size, seed)).cpu()
     rng = UniformStream(seed, device)
     total = torch.zeros(model.n_instances, device=device)
     chunk = chunk_size(model.n_instances, model.n_features, batch_size, target_bytes=1 << 24)
