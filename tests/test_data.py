@@ -104,3 +104,47 @@ def test_instance_count_mismatch_raises():
         features.importance_matrix(5)
     with pytest.raises(ValueError, match="batch_size"):
         features.sample(0, n_instances=2)
+
+
+def test_correlated_sets_switch_together_with_independent_values():
+    from tms_tutorial.data import SetFeatures
+
+    features = SetFeatures(5, 0.3, correlated=[[0, 1, 2]])
+    x = features.sample(200_000, 1, rng=0)[0]
+    active = x > 0
+    assert torch.equal(active[:, 0], active[:, 1]) and torch.equal(active[:, 0], active[:, 2])
+    assert abs(active[:, 0].float().mean().item() - 0.3) < 0.005
+    assert abs(active[:, 3].float().mean().item() - 0.3) < 0.005  # the rest stay independent
+    both = x[active[:, 0]]
+    assert abs(torch.corrcoef(both[:, :3].T)[0, 1].item()) < 0.02  # values independent given the set is on
+    assert abs(both[:, 1].mean().item() - 0.5) < 0.005 and abs(both[:, 1].var().item() - 1 / 12) < 0.003
+    independent = (active[:, 3] & active[:, 4]).float().mean().item()
+    assert abs(independent - 0.09) < 0.004
+
+
+def test_anticorrelated_sets_have_at_most_one_member_active():
+    from tms_tutorial.data import SetFeatures
+
+    features = SetFeatures(4, torch.tensor([0.2, 0.2, 0.6, 0.6]).expand(2, 4), anticorrelated=[[0, 1], [2, 3]])
+    x = features.sample(200_000, 2, rng=1)
+    active = x > 0
+    assert not (active[..., 0] & active[..., 1]).any() and not (active[..., 2] & active[..., 3]).any()
+    assert torch.allclose(active.float().mean(dim=1), torch.tensor([0.1, 0.1, 0.3, 0.3]).expand(2, 4), atol=0.005)
+    values = x[active]
+    assert abs(values.mean().item() - 0.5) < 0.005 and abs(values.var().item() - 1 / 12) < 0.003
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(correlated=[[0]]), "at least two"),
+        (dict(correlated=[[0, 7]]), "indices"),
+        (dict(correlated=[[0, 1]], anticorrelated=[[1, 2]]), "disjoint"),
+        (dict(feature_probability=torch.tensor([[0.1, 0.2, 0.3]]), correlated=[[0, 1]]), "equal"),
+    ],
+)
+def test_bad_sets_raise(kwargs, name):
+    from tms_tutorial.data import SetFeatures
+
+    with pytest.raises(ValueError, match=name):
+        SetFeatures(3, **kwargs)

@@ -197,3 +197,15 @@ def test_decomposed_training_finds_the_antipodal_pair():
     W = model.W.detach()[evaluate(model, SparseFeatures(2, 0.05)).argmin(), 0]
     assert torch.allclose(W.abs(), torch.ones(2), atol=0.1)
     assert W[0] * W[1] < 0
+
+
+def test_feature_sets_train_on_their_own_distribution():
+    """SetFeatures are not independent, so train draws whole batches from them (no decomposition)."""
+    from tms_tutorial.data import SetFeatures
+    from tms_tutorial.train import uses_decomposition
+
+    features = SetFeatures(4, 0.05, anticorrelated=[[0, 1], [2, 3]])
+    model = ToyModel(4, 2, n_instances=2)
+    assert not uses_decomposition(model, features)
+    history = train(model, features, steps=300, lr=1e-2, progress=False)
+    assert (history.loss[-5:].mean(axis=0) < history.loss[:5].mean(axis=0)).all()

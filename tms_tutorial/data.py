@@ -169,3 +169,67 @@ class UniformStream:
 def _check_instances(found: int, name: str, n_instances: int) -> None:
     if found != n_instances:
         raise ValueError(f"{name} has {found} instances but the model has n_instances={n_instances}")
+
+
+class SetFeatures(SparseFeatures):
+    """Sparse features some of which come in correlated or anticorrelated sets.
+
+    The paper's definitions (section "Correlated and Anticorrelated Features"):
+
+    * a **correlated** set is active or zero as a whole, with the set's
+      probability p; when active, each member's value is its own U[0, 1] draw;
+    * an **anticorrelated** set is zero with probability 1 - p; otherwise exactly
+      one member, chosen uniformly, is active with a U[0, 1] value (so each
+      member is active with probability p / size, never two at once).
+
+    Features in no set are independent, as in SparseFeatures. Arguments as for
+    SparseFeatures, plus ``correlated`` and ``anticorrelated``: sequences of
+    disjoint sets of at least two feature indices. Within a set every member's
+    feature_probability must be the same; it is the set's p.
+
+    Sampling still takes one uniform number per entry: a set's first member's
+    number decides whether the set is active (and, for an anticorrelated set,
+    the value); the others' give their own values (correlated) or which member
+    is active (anticorrelated, the second member's number).
+    """
+
+    def __init__(self, n_features: int, feature_probability: ArrayLike = 1.0, importance: ArrayLike = 1.0,
+                 correlated: Sequence[Sequence[int]] = (), anticorrelated: Sequence[Sequence[int]] = ()) -> None:
+        super().__init__(n_features, feature_probability, importance)
+        self.correlated = [list(s) for s in correlated]
+        self.anticorrelated = [list(s) for s in anticorrelated]
+        used: set = set()
+        for name, sets in (("correlated", self.correlated), ("anticorrelated", self.anticorrelated)):
+            for members in sets:
+                if len(members) < 2:
+                    raise ValueError(f"{name} sets must have at least two features; got {members}")
+                for i in members:
+                    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n_features:
+                        raise ValueError(f"{name} set members must be feature indices in [0, {n_features}); got {i!r}")
+                    if i in used:
+                        raise ValueError(f"{name} sets must be disjoint from each other and from the other kind; "
+                                         f"feature {i} appears twice")
+                    used.add(i)
+                p = self.feature_probability
+                if p.dim() == 2 and not torch.all(p[:, members] == p[:, members[:1]]):
+                    raise ValueError(f"feature_probability must be equal within the {name} set {members}")
+
+    def __repr__(self) -> str:
+        return (f"SetFeatures(n_features={self.n_features}, correlated={self.correlated}, "
+                f"anticorrelated={self.anticorrelated})")
+
+    def transform(self, u: torch.Tensor) -> torch.Tensor:
+        """Uniform draws (n_instances, batch, n_features) -> features, in place (see the class)."""
+        saved = {}
+        for members in self.correlated + self.anticorrelated:
+            saved[members[0]] = u[..., members[1:]].clone()  # the other members' numbers, before they are used
+        x = super().transform(u)  # independent features; each set's first member: active with p, value U(0, 1]
+        for members in self.correlated:
+            active = x[..., members[0]] > 0
+            x[..., members[1:]] = torch.where(active[..., None], 1.0 - saved[members[0]], torch.zeros(()))
+        for members in self.anticorrelated:
+            value = x[..., members[0]].clone()  # non-zero exactly when the set is active
+            chosen = (saved[members[0]][..., 0] * len(members)).long().clamp_max(len(members) - 1)
+            for position, i in enumerate(members):
+                x[..., i] = torch.where(chosen == position, value, torch.zeros(()))
+        return x
