@@ -75,3 +75,57 @@ def test_wrong_shape_raises_naming_W(function):
 def test_negative_min_norm_raises():
     with pytest.raises(ValueError, match="min_norm"):
         metrics.superposition(torch.eye(2)[None], min_norm=-1)
+
+
+def tetrahedron() -> torch.Tensor:
+    """4 unit vectors in 3 dimensions at equal angles (cos = -1/3), shape (3, 4)."""
+    V = torch.tensor([[1.0, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]).T
+    return V / V.norm(dim=0)
+
+
+def square_antiprism() -> torch.Tensor:
+    """8 unit vectors: two squares, rotated 45 degrees against each other, above and below, shape (3, 8).
+
+    At heights +-1/sqrt(3) the vertices form a tight frame (sum of w w^T = 8/3 I), so every
+    feature's dimensionality is exactly 3/8."""
+    angles = torch.arange(8) * math.pi / 4
+    z = torch.tensor([1.0 if k % 2 == 0 else -1.0 for k in range(8)]) / math.sqrt(3)
+    r = torch.sqrt(1 - z**2)
+    return torch.stack([r * torch.cos(angles), r * torch.sin(angles), z])
+
+
+def block(*parts: torch.Tensor) -> torch.Tensor:
+    """Place polytopes in mutually orthogonal subspaces (a tegum product), shape (1, sum m, sum n)."""
+    return torch.block_diag(*parts)[None]
+
+
+def test_dimensionality_of_known_polytopes():
+    assert torch.allclose(metrics.feature_dimensionality(tetrahedron()[None]), torch.full((1, 4), 0.75), atol=1e-6)
+    D = metrics.feature_dimensionality(square_antiprism()[None])
+    assert torch.allclose(D, torch.full((1, 8), 3 / 8), atol=1e-6)
+
+
+def test_geometry_recognizer_names_polytopes_and_tegum_factors():
+    digon = torch.tensor([[1.0, -1.0]])
+    triangle, pentagon = polygon(3)[0], polygon(5)[0]
+    dedicated = torch.ones(1, 1)
+    unlearned = torch.zeros(1, 1)
+    W = block(digon, triangle, pentagon, tetrahedron(), dedicated, unlearned)
+    names = metrics.feature_geometry(W)[0]
+    assert names == (["digon"] * 2 + ["triangle"] * 3 + ["pentagon"] * 5 + ["tetrahedron"] * 4
+                     + ["dedicated dimension", "not learned"])
+    # triangular bipyramid = triangle x digon; octahedron = three digons
+    assert metrics.feature_geometry(block(triangle, digon))[0] == ["triangle"] * 3 + ["digon"] * 2
+    assert metrics.feature_geometry(block(digon, digon, digon))[0] == ["digon"] * 6
+    assert metrics.feature_geometry(square_antiprism()[None])[0] == ["square antiprism"] * 8
+
+
+def test_geometry_recognizer_is_rotation_invariant_and_flags_other_shapes():
+    W = block(polygon(3)[0], tetrahedron(), torch.tensor([[1.0, -1.0]]))[0]  # (6, 9)
+    rotation = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(0)))[0]
+    names = metrics.feature_geometry((rotation @ W)[None])[0]
+    assert names == ["triangle"] * 3 + ["tetrahedron"] * 4 + ["digon"] * 2
+    fan = polygon(8)[0][:, :4]  # 4 features 45 degrees apart in 2 dimensions: no uniform polytope
+    assert metrics.feature_geometry(fan[None])[0] == ["other (4 in 2)"] * 4
+    square = polygon(4)[0]  # two orthogonal antipodal pairs: a tegum product of two digons
+    assert metrics.feature_geometry(square[None])[0] == ["digon"] * 4

@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -43,3 +44,33 @@ def test_standard_panel_shows_WtW_bias_and_norms():
 def test_standard_panel_checks_b():
     with pytest.raises(ValueError, match="b must have shape"):
         plotting.plot_standard_panel(torch.zeros(2, 2, 3), torch.zeros(2, 4))
+
+
+def test_feature_graphs_draw_one_node_per_learned_feature():
+    from matplotlib.collections import PathCollection
+
+    digon = torch.tensor([[1.0, -1.0]])
+    angles = torch.arange(3) * 2 * torch.pi / 3
+    triangle = torch.stack([torch.cos(angles), torch.sin(angles)])
+    W = torch.block_diag(digon, triangle, torch.zeros(1, 1))[None]  # 5 learned features, 1 not
+    fig = plotting.plot_feature_graphs(W, titles=["example"])
+    ax = fig.axes[0]
+    nodes = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+    assert nodes == 5
+    from matplotlib.collections import LineCollection
+
+    edges = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(edges) == 1 and len(edges[0].get_segments()) == 1 + 3  # the digon's edge and the triangle's three
+    assert "5 learned, 1 not" in ax.get_title()
+    plt.close(fig)
+
+
+def test_dimensionality_figure_plots_every_feature():
+    W = torch.stack([torch.eye(3)[:2], torch.tensor([[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])])  # (2, 2, 3)
+    fig = plotting.plot_dimensionality([1.0, 10.0], W)
+    left, right = fig.axes
+    assert np.allclose(left.lines[-1].get_ydata(), [1.0, 2 / 3])  # D* = m / ‖W‖_F^2
+    assert len(right.collections[0].get_offsets()) == 6
+    with pytest.raises(ValueError, match="inverse_density"):
+        plotting.plot_dimensionality([1.0], W)
+    plt.close(fig)

@@ -65,3 +65,73 @@ def dimensions_per_feature(W) -> torch.Tensor:
     """The paper's D* = m / ‖W‖_F^2, hidden dimensions per (embedded) feature: (n_instances,)."""
     W = check_weights(W)
     return W.shape[1] / (W**2).sum(dim=(1, 2))
+
+
+# Feature dimensionalities of the paper's uniform polytopes (row "Feature dimensionality").
+POLYTOPE_DIMENSIONALITY = {
+    "dedicated dimension": 1.0,
+    "tetrahedron": 3 / 4,
+    "triangle": 2 / 3,
+    "digon": 1 / 2,
+    "pentagon": 2 / 5,
+    "square antiprism": 3 / 8,
+    "not learned": 0.0,
+}
+# (features, dimensions they span) of each polytope
+_POLYTOPE_SHAPES = {
+    (1, 1): "dedicated dimension",
+    (2, 1): "digon",
+    (3, 2): "triangle",
+    (4, 3): "tetrahedron",
+    (5, 2): "pentagon",
+    (8, 3): "square antiprism",
+}
+
+
+def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.1, tolerance: float = 0.05):
+    """Name each feature's local structure: which polytope it is a vertex of.
+
+    Features whose ‖W_i‖ < min_norm are "not learned". Among the rest, two
+    features are neighbours when |W_i · W_j| > threshold (an edge of the paper's
+    feature geometry graph); the connected groups are the factors of a tegum
+    product, which lie in mutually orthogonal subspaces. A group of k features
+    spanning d dimensions (singular values above 0.1 of the largest) whose
+    members' dimensionality D_i lies within tolerance of the polytope's value is
+    named for it: digon (2 in 1), triangle (3 in 2), tetrahedron (4 in 3),
+    pentagon (5 in 2), square antiprism (8 in 3), or a dedicated dimension (1
+    in 1). Anything else is "other (k in d)".
+
+    Returns a nested list, one list of names per instance. A tegum product shows
+    as its factors: a triangular bipyramid is a triangle and a digon, an
+    octahedron three digons.
+    """
+    if not min_norm >= 0 or not threshold >= 0 or not tolerance >= 0:
+        raise ValueError("min_norm, threshold and tolerance must be >= 0")
+    W = check_weights(W)
+    dims = feature_dimensionality(W)
+    names = []
+    for k in range(W.shape[0]):
+        Wk = W[k]
+        learned = (Wk.norm(dim=0) >= min_norm).tolist()
+        adjacent = ((Wk.T @ Wk).abs() > threshold).tolist()
+        instance = ["not learned" if not on else "" for on in learned]
+        for start in range(len(learned)):
+            if instance[start]:
+                continue
+            group, frontier = {start}, [start]
+            while frontier:  # the connected group of start among learned features
+                i = frontier.pop()
+                for j, edge in enumerate(adjacent[i]):
+                    if edge and learned[j] and j not in group:
+                        group.add(j)
+                        frontier.append(j)
+            members = sorted(group)
+            values = torch.linalg.svdvals(Wk[:, members])
+            rank = int((values > 0.1 * values[0]).sum())
+            name = _POLYTOPE_SHAPES.get((len(members), rank))
+            if name is None or any(abs(dims[k, i].item() - POLYTOPE_DIMENSIONALITY[name]) > tolerance for i in members):
+                name = f"other ({len(members)} in {rank})"
+            for i in members:
+                instance[i] = name
+        names.append(instance)
+    return names

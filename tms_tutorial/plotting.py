@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
@@ -206,5 +207,116 @@ def plot_phase_diagrams(
     handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[i]) for i in range(len(names))]
     handles.append(plt.Rectangle((0, 0), 1, 1, color=OTHER_COLOR))
     fig.legend(handles, [*names, "other"], loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+GEOMETRY_COLORS = {
+    "dedicated dimension": "#4c72b0",
+    "tetrahedron": "#8172b3",
+    "triangle": "#55a868",
+    "digon": "#dd8452",
+    "pentagon": "#c44e52",
+    "square antiprism": "#937860",
+}
+
+
+def plot_feature_graphs(W, titles: Optional[Sequence[str]] = None, threshold: float = 0.1,
+                        min_norm: float = 0.5, panel_size: float = 3.2) -> Figure:
+    """The paper's feature geometry graphs: one panel per instance.
+
+    Each learned feature is a node, coloured by the structure
+    metrics.feature_geometry finds for it; an edge joins features with
+    |W_i . W_j| > threshold, wider for larger overlaps. Each connected group
+    (a tegum factor) is drawn as its own small ring. Features that are not
+    learned are left out and counted in the title.
+    """
+    W = check_weights(W)
+    names = metrics.feature_geometry(W, min_norm=min_norm, threshold=threshold)
+    titles = _titles(titles, W.shape[0])
+    fig, axes = plt.subplots(1, W.shape[0], figsize=(panel_size * W.shape[0], panel_size), squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        Wk = W[k]
+        overlap = (Wk.T @ Wk).abs().numpy()
+        learned = [i for i, name in enumerate(names[k]) if name != "not learned"]
+        groups, seen = [], set()
+        for i in learned:  # connected groups, in feature order
+            if i in seen:
+                continue
+            group, frontier = [i], [i]
+            seen.add(i)
+            while frontier:
+                a = frontier.pop()
+                for b in learned:
+                    if b not in seen and overlap[a, b] > threshold:
+                        seen.add(b)
+                        group.append(b)
+                        frontier.append(b)
+            groups.append(sorted(group))
+        groups.sort(key=len, reverse=True)
+        columns = max(1, int(np.ceil(np.sqrt(len(groups)))))
+        position = {}
+        for g, group in enumerate(groups):
+            cx, cy = g % columns, -(g // columns)
+            radius = 0.0 if len(group) == 1 else 0.35
+            for t, i in enumerate(group):
+                angle = 2 * np.pi * t / len(group) + np.pi / 2
+                position[i] = (cx + radius * np.cos(angle), cy + radius * np.sin(angle))
+        edges = [(a, b) for ai, a in enumerate(learned) for b in learned[ai + 1:] if overlap[a, b] > threshold]
+        if edges:  # one collection for all edges: thousands of them at high sparsity
+            ax.add_collection(LineCollection([[position[a], position[b]] for a, b in edges], colors="0.4", zorder=1,
+                                             linewidths=[0.5 + 2.5 * min(1.0, overlap[a, b]) for a, b in edges]))
+        for i in learned:
+            colour = GEOMETRY_COLORS.get(names[k][i], OTHER_COLOR)
+            ax.scatter(*position[i], s=30, color=colour, zorder=2, edgecolors="black", linewidths=0.3)
+        ax.set_aspect("equal")
+        ax.margins(0.15)
+        ax.axis("off")
+        dropped = W.shape[2] - len(learned)
+        ax.set_title(f"{titles[k]}\n{len(learned)} learned, {dropped} not", fontsize=9)
+    present = sorted({name for instance in names for name in instance if name != "not learned"},
+                     key=lambda name: list(GEOMETRY_COLORS).index(name) if name in GEOMETRY_COLORS else 99)
+    handles = [plt.Line2D([], [], marker="o", ls="", color=GEOMETRY_COLORS.get(name, OTHER_COLOR),
+                          markeredgecolor="black", markeredgewidth=0.3) for name in present]
+    fig.legend(handles, present, loc="lower center", ncol=min(4, max(1, len(present))), frameon=False, fontsize=8,
+               bbox_to_anchor=(0.5, -0.08))
+    fig.tight_layout()
+    return fig
+
+
+def plot_dimensionality(inverse_density, W, panel_size: float = 4.2) -> Figure:
+    """The paper's uniform-superposition figures: D* and every feature's D_i against 1/(1-S).
+
+    inverse_density: (n_instances,) the values 1/(1-S) of the sweep; W: (n_instances, m, n).
+    Left: dimensions per feature D* = m / ‖W‖_F^2, with the sticky values 1 and 1/2
+    marked. Right: each feature's dimensionality D_i (one dot per feature and
+    instance), with lines at the values of the uniform polytopes (metrics.
+    POLYTOPE_DIMENSIONALITY): 1, 3/4 tetrahedron, 2/3 triangle, 1/2 digon,
+    2/5 pentagon, 3/8 square antiprism, 0 not learned.
+    """
+    W = check_weights(W)
+    x = np.asarray(torch.as_tensor(inverse_density), dtype=float)
+    if x.shape != (W.shape[0],):
+        raise ValueError(f"inverse_density must have one value per instance ({W.shape[0]}); got shape {x.shape}")
+    d_star = metrics.dimensions_per_feature(W).numpy()
+    dims = metrics.feature_dimensionality(W).numpy()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(2 * panel_size + 1.5, panel_size))
+    for level in (1.0, 0.5):
+        left.axhline(level, color="0.75", lw=0.8, ls="--")
+    left.plot(x, d_star, "o-", color="black", ms=3)
+    left.set_xscale("log")
+    left.set_xlabel("1 / (1 - S)")
+    left.set_ylabel("dimensions per feature  D* = m / ‖W‖²_F")
+    left.set_ylim(0, 1.1)
+    for name, value in metrics.POLYTOPE_DIMENSIONALITY.items():
+        right.axhline(value, color="0.8", lw=0.8, zorder=0)
+        right.text(x.max() * 1.15, value, name, fontsize=7, va="center")
+    jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, dims.shape))  # keep the dots apart along x
+    right.scatter((x[:, None] * jitter).ravel(), dims.ravel(), s=2, alpha=0.25, color="#4c72b0", lw=0)
+    right.set_xscale("log")
+    right.set_xlim(x.min() / 1.2, x.max() * 1.1)
+    right.set_ylim(-0.05, 1.1)
+    right.set_xlabel("1 / (1 - S)")
+    right.set_ylabel("feature dimensionality  D_i")
     fig.tight_layout()
     return fig
