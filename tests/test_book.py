@@ -1,0 +1,36 @@
+"""The book's chapters: self-contained for Colab and Binder, one repository URL everywhere."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+CHAPTERS = [ROOT / f"{entry['file']}.ipynb" for entry in TOC["chapters"]]
+URL = CONFIG["repository"]["url"]
+
+
+def test_every_toc_chapter_exists_and_has_launch_buttons_configured():
+    assert CHAPTERS and all(path.exists() for path in CHAPTERS)
+    assert URL.startswith("https://github.com/")
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert CONFIG["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.name)
+def test_chapter_starts_with_a_guarded_install_of_the_configured_repository(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    first = code[0].source
+    assert 'if "google.colab" in sys.modules:' in first
+    assert f'%pip install --quiet "git+{URL}"' in first
+    everything = "\n".join(cell.source for cell in code)
+    assert "sys.path" not in everything  # nothing depends on the local checkout's layout
+    assert "import tms_tutorial" in everything or "from tms_tutorial" in everything
+
+
+def test_readme_installs_from_the_configured_repository():
+    assert f'pip install "git+{URL}"' in (ROOT / "README.md").read_text()
