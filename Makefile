@@ -1,12 +1,13 @@
 # make book: set up .venv and build the executed book into _build/html
 # make test: set up .venv and run the unit tests and the chapters under nbval
+# make browser-test: after make book, check the built pages in headless chromium
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of torch (this pin takes the wheel on the machine's disk; see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: book test install clean
+.PHONY: book test browser-test install clean
 
 install: $(VENV)/.installed
 
@@ -21,8 +22,13 @@ book: install
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 test: install
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider book
+
+# Needs Debian's chromium (apt-get install chromium); playwright never downloads a browser here.
+browser-test: install
+	$(BIN)/python -m pip install --quiet playwright
+	$(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
 clean:
 	rm -rf _build

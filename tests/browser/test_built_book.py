@@ -1,0 +1,75 @@
+"""A real browser over the built book (not part of `make test`: run `make browser-test` after `make book`).
+
+Needs Debian's chromium (/usr/bin/chromium, or set CHROMIUM) and the Python playwright
+package; playwright's own browser download is never used. For every page in the toc:
+it loads from file:// with no network, every image has loaded (natural width > 0),
+the console shows no errors other than unreachable CDNs, the Colab and Binder buttons
+point at that page's notebook, and each static explorer switches figures when its
+sliders move. A screenshot of every page goes to _build/screenshots/.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from playwright import sync_api as playwright_api
+
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+PAGES = [TOC["root"]] + [entry["file"] for entry in TOC["chapters"]]
+URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+# Console errors that only say the network (or a CDN on it) is unreachable, and the
+# theme's complaint that file:// pages have no stored light/dark preference.
+HARMLESS = re.compile(r"ERR_NAME_NOT_RESOLVED|ERR_INTERNET_DISCONNECTED|ERR_CONNECTION|invalid theme mode")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (HTML / "index.html").exists():
+        pytest.fail("no built book: run `make book` first")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page(browser, page_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto((HTML / f"{page_path}.html").as_uri(), wait_until="load")
+    page.screenshot(path=str(SHOTS / f"{Path(page_path).name}.png"), full_page=True)
+
+    widths = page.evaluate("Array.from(document.images).map(image => image.naturalWidth)")
+    assert widths and all(width > 0 for width in widths), f"{widths.count(0)} of {len(widths)} images did not load"
+    assert [text for text in errors if not HARMLESS.search(text)] == []
+
+    if page_path != TOC["root"]:
+        links = page.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.href)")
+        repo = URL.removeprefix("https://github.com/")
+        assert f"https://colab.research.google.com/github/{repo}/blob/main/{page_path}.ipynb" in links
+        assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=tree/{page_path}.ipynb" in links
+
+    shown = """e => [...e.querySelectorAll('.tms-frame')].findIndex(f => f.style.display === 'block')"""
+    explorers = page.locator(".tms-explorer")
+    for k in range(explorers.count()):
+        explorer = explorers.nth(k)
+        explorer.scroll_into_view_if_needed()
+        for s in range(explorer.locator("input.tms-axis").count()):
+            slider = explorer.locator("input.tms-axis").nth(s)
+            before = explorer.evaluate(shown)
+            top = int(slider.get_attribute("max"))
+            slider.fill(str(0 if int(slider.input_value()) == top else top))
+            assert explorer.evaluate(shown) != before, f"explorer {k}, slider {s}: the figure did not change"
+        page.screenshot(path=str(SHOTS / f"{Path(page_path).name}_explorer{k}.png"))
+    page.close()
