@@ -76,6 +76,12 @@ def _patterns(n: int, device) -> torch.Tensor:
     return torch.tensor(rows, device=device)
 
 
+def _pattern_probability(features: SparseFeatures, n_instances: int, patterns: torch.Tensor) -> torch.Tensor:
+    """P(exactly the features of each pattern are active): (n_instances, n_patterns)."""
+    p = features.probability(n_instances, patterns.device)[:, None, :]
+    return (p * patterns + (1 - p) * (1 - patterns)).prod(dim=2)
+
+
 def exact_part(model, features: SparseFeatures) -> torch.Tensor:
     """P(none active) L_0 + sum_j P(only j active) L_{j}, differentiable: (n_instances,)."""
     W, b = model.W, model.b
@@ -101,8 +107,7 @@ class PatternSampler:
         if n > MAX_FEATURES:
             raise ValueError(f"patterns are enumerated only for n_features <= {MAX_FEATURES}; got {n}")
         self.patterns = _patterns(n, device)  # (P, n)
-        p = features.probability(n_instances, device)[:, None, :]
-        self.prob = (p * self.patterns + (1 - p) * (1 - self.patterns)).prod(dim=2)  # (I, P)
+        self.prob = _pattern_probability(features, n_instances, self.patterns)  # (I, P)
         self.trials = torch.full_like(self.prob, float(batch_size))
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.rng = UniformStream(seed, device)
@@ -170,8 +175,7 @@ def stratified_part(model, features: SparseFeatures, samples: int, seed: int = 0
     n_instances, n = W.shape[0], W.shape[2]
     device = W.device
     patterns = _patterns(n, device)  # (P, n)
-    p = features.probability(n_instances, device)[:, None, :]
-    prob = (p * patterns + (1 - p) * (1 - patterns)).prod(dim=2)  # (I, P)
+    prob = _pattern_probability(features, n_instances, patterns)  # (I, P)
     importance = features.importance_matrix(n_instances, device)
     rng = UniformStream(seed, device)
     rows = max(1, min(samples, chunk_bytes // (4 * n * n_instances)))

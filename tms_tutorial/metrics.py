@@ -88,6 +88,31 @@ _POLYTOPE_SHAPES = {
 }
 
 
+def overlap_groups(Wk: torch.Tensor, min_norm: float = 0.5, threshold: float = 0.1):
+    """Connected groups of the learned features of one instance's W (m, n).
+
+    Learned: ‖W_i‖ >= min_norm. Two learned features are joined when
+    |W_i . W_j| > threshold. Returns sorted lists of feature indices, in order of
+    their first member; groups in mutually orthogonal subspaces come out apart.
+    """
+    learned = (Wk.norm(dim=0) >= min_norm).tolist()
+    adjacent = ((Wk.T @ Wk).abs() > threshold).tolist()
+    seen, groups = set(), []
+    for start, on in enumerate(learned):
+        if not on or start in seen:
+            continue
+        group, frontier = {start}, [start]
+        while frontier:
+            i = frontier.pop()
+            for j, edge in enumerate(adjacent[i]):
+                if edge and learned[j] and j not in group:
+                    group.add(j)
+                    frontier.append(j)
+        seen |= group
+        groups.append(sorted(group))
+    return groups
+
+
 def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.1, tolerance: float = 0.05):
     """Name each feature's local structure: which polytope it is a vertex of.
 
@@ -112,20 +137,8 @@ def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.1, tolerance
     names = []
     for k in range(W.shape[0]):
         Wk = W[k]
-        learned = (Wk.norm(dim=0) >= min_norm).tolist()
-        adjacent = ((Wk.T @ Wk).abs() > threshold).tolist()
-        instance = ["not learned" if not on else "" for on in learned]
-        for start in range(len(learned)):
-            if instance[start]:
-                continue
-            group, frontier = {start}, [start]
-            while frontier:  # the connected group of start among learned features
-                i = frontier.pop()
-                for j, edge in enumerate(adjacent[i]):
-                    if edge and learned[j] and j not in group:
-                        group.add(j)
-                        frontier.append(j)
-            members = sorted(group)
+        instance = ["not learned"] * W.shape[2]
+        for members in overlap_groups(Wk, min_norm, threshold):
             values = torch.linalg.svdvals(Wk[:, members])
             rank = int((values > 0.1 * values[0]).sum())
             name = _POLYTOPE_SHAPES.get((len(members), rank))

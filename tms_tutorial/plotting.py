@@ -239,21 +239,7 @@ def plot_feature_graphs(W, titles: Optional[Sequence[str]] = None, threshold: fl
         Wk = W[k]
         overlap = (Wk.T @ Wk).abs().numpy()
         learned = [i for i, name in enumerate(names[k]) if name != "not learned"]
-        groups, seen = [], set()
-        for i in learned:  # connected groups, in feature order
-            if i in seen:
-                continue
-            group, frontier = [i], [i]
-            seen.add(i)
-            while frontier:
-                a = frontier.pop()
-                for b in learned:
-                    if b not in seen and overlap[a, b] > threshold:
-                        seen.add(b)
-                        group.append(b)
-                        frontier.append(b)
-            groups.append(sorted(group))
-        groups.sort(key=len, reverse=True)
+        groups = sorted(metrics.overlap_groups(Wk, min_norm, threshold), key=len, reverse=True)
         columns = max(1, int(np.ceil(np.sqrt(len(groups)))))
         position = {}
         for g, group in enumerate(groups):
