@@ -45,13 +45,18 @@ def test_sampler_is_seeded():
 @pytest.mark.parametrize("activation", ["relu", "linear"])
 def test_gradients_equal_autograd_on_the_same_batch(activation):
     n, m, batch = 40, 6, 64
-    p = torch.stack([torch.full((n,), 0.05), torch.full((n,), 0.2), torch.linspace(0.01, 0.3, n)])
+    # Sparse instances have many all-zero samples (their part is computed in closed form), the last has only those.
+    p = torch.stack(
+        [torch.full((n,), 0.05), torch.full((n,), 0.2), torch.linspace(0.01, 0.3, n), torch.full((n,), 0.002),
+         torch.zeros(n)]
+    )
     rows, cols, values = ActiveSampler(p, batch, seed=0).sample()
-    x = dense_batch(rows, cols, values, 3, batch, n)
-    model = ToyModel(n, m, 3, activation, seed=1)
+    x = dense_batch(rows, cols, values, 5, batch, n)
+    assert 0 < (x[3].sum(dim=1) == 0).sum() < batch
+    model = ToyModel(n, m, 5, activation, seed=1)
     with torch.no_grad():
         model.b.normal_()
-    importance = torch.rand(3, n, generator=torch.Generator().manual_seed(2))
+    importance = torch.rand(5, n, generator=torch.Generator().manual_seed(2))
     loss = reconstruction_loss(x, model(x), importance)
     loss.sum().backward()
     ours, grad_W, grad_b = active_gradients(

@@ -16,10 +16,12 @@ the number of active entries instead:
   of a few rows of G per sample (an embedding bag), and dL/dG = x^T g sums rows
   of the output gradient g by feature. dL/dW = W (dL/dG + dL/dG^T).
 
-The output side, y and g of shape (B, n), stays dense: every feature's
-reconstruction is penalized on every sample. train sends an instance here
-when its densest feature is sparse enough that this is cheaper (see
-``prefers_active``); the loss and its gradients are those of the same batch
+The output side stays dense for the samples that hold an active feature:
+every feature's reconstruction is penalized on every sample. The all-zero
+samples, most of a sparse batch, share one output y = b, so their loss and
+dL/db are counted once and multiplied by how many there are. train sends an
+instance here when its densest feature is sparse enough that this is cheaper
+(see ``prefers_active``); the loss and its gradients are those of the same batch
 loss, so the objective is unchanged.
 """
 
@@ -37,13 +39,13 @@ def prefers_active(p_max: torch.Tensor, n_features: int, n_hidden: int) -> torch
     """Whether the active-entry route is the cheaper one for instances of these densest densities.
 
     It pays once a sample holds fewer active features on average than about a
-    third of the hidden dimension (measured on a 2-core CPU for n from 80 to
+    half of the hidden dimension (measured on a 2-core CPU for n from 80 to
     400). For fewer than 64 features, or n < 3 m, the dense route is cheap
     anyway and the extra calls would cost more than they save.
     """
     if n_features < 64 or n_features < 3 * n_hidden:
         return torch.zeros_like(p_max, dtype=torch.bool)
-    return p_max * n_features <= n_hidden / 3
+    return p_max * n_features <= n_hidden / 2
 
 
 class ActiveSampler:
@@ -122,26 +124,49 @@ def active_gradients(
     """
     k, _, n = W.shape
     G = torch.bmm(W.transpose(1, 2), W)  # (k, n, n)
-    row_counts = torch.bincount(rows, minlength=k * batch_size)
-    row_offsets = torch.cumsum(row_counts, 0) - row_counts
-    y = F.embedding_bag(cols, G.reshape(k * n, n), row_offsets, mode="sum", per_sample_weights=values)
-    y = y.view(k, batch_size, n).add_(b[:, None, :])  # x G + b
-    error = y.clamp_min(0) if activation == "relu" else y.clone()
-    error.view(-1).index_add_(0, rows * n + cols % n, values, alpha=-1.0)  # x' - x
+    # Only the samples with an active feature are computed row by row. The rest
+    # (most of a sparse batch) all have x = 0 and output y = b: their loss and
+    # dL/db are their count times those of one such sample.
+    kept, compact, counts = torch.unique_consecutive(rows, return_inverse=True, return_counts=True)
+    instance = kept // batch_size  # (R,) the instance of each computed sample, in increasing order
+    computed = torch.bincount(instance, minlength=k)  # (k,)
+    offsets = torch.cumsum(counts, 0) - counts
+    y = F.embedding_bag(cols, G.reshape(k * n, n), offsets, mode="sum", per_sample_weights=values)  # x G: (R, n)
+    end = 0
+    for j, size in enumerate(computed.tolist()):  # + b, instance by instance (cheaper than a gather)
+        y[end:end + size].add_(b[j])
+        end += size
+    position = compact * n + cols % n  # each active entry's place in y (no place holds two)
+    if activation == "relu":
+        y.clamp_min_(0)  # x'
+        dead = position[y.view(-1)[position] <= 0]  # active entries the ReLU zeroes: g = 0 there
+    error = y  # x' - x, in place:
+    error.view(-1).index_add_(0, position, values, alpha=-1.0)
+    empty = batch_size - computed.to(b.dtype)  # (k,) samples with x = 0
+    error_empty = b.clamp_min(0) if activation == "relu" else b  # their x' - x: (k, n)
     loss = None
     if with_loss:
-        loss = (error.square().sum(dim=1) * importance).sum(dim=1) / batch_size
-    g = error
-    if activation == "relu":  # (y - x) where y > 0: ReLU's backward kernel
-        g = torch.ops.aten.threshold_backward.grad_input(error, y, 0.0, grad_input=error)
-    g.mul_((2.0 / batch_size) * importance[:, None, :])  # dL/dy
-    grad_b = g.sum(dim=1)
+        squares = torch.zeros(k, n, dtype=b.dtype).index_add_(0, instance, error.square())
+        loss = ((squares + empty[:, None] * error_empty.square()) * importance).sum(dim=1) / batch_size
+    g = error  # dL/dy / scale: x' - x where y > 0; elsewhere x' = 0 and x = 0 but for the dead entries
+    if activation == "relu":
+        g.view(-1)[dead] = 0.0
+    scale = (2.0 / batch_size) * importance  # dL/dy = g scale; scale is applied after the sums over samples
+    grad_b = torch.zeros(k, n, dtype=b.dtype).index_add_(0, instance, g).add_(empty[:, None] * error_empty)
+    grad_b.mul_(scale)
     # dL/dG = x^T g: for each feature, the sum of g's rows where it is active, weighted by its value.
-    order = torch.sort(cols.to(torch.int32), stable=True)[1]
+    order = _stable_argsort(cols, k * n)
     col_counts = torch.bincount(cols, minlength=k * n)
     col_offsets = torch.cumsum(col_counts, 0) - col_counts
     grad_G = F.embedding_bag(
-        rows[order], g.view(k * batch_size, n), col_offsets, mode="sum", per_sample_weights=values[order]
-    ).view(k, n, n)
+        compact[order], g, col_offsets, mode="sum", per_sample_weights=values[order]
+    ).view(k, n, n).mul_(scale[:, None, :])
     grad_W = torch.bmm(W, grad_G + grad_G.transpose(1, 2))
     return loss, grad_W, grad_b
+
+
+def _stable_argsort(keys: torch.Tensor, bound: int) -> torch.Tensor:
+    """argsort of non-negative int64 keys below bound, stable; numpy's radix sort when they fit 16 bits."""
+    if bound <= 1 << 16:
+        return torch.from_numpy(np.argsort(keys.numpy().astype(np.uint16), kind="stable"))
+    return torch.sort(keys, stable=True)[1]

@@ -191,7 +191,7 @@ def _split_steps(model, features, importance, batch_size, seed, active):
     dense_index = (~active).nonzero().squeeze(1)
     probability = features.probability(model.n_instances)
     sampler = ActiveSampler(probability[sparse_index], batch_size, seed)
-    group = max(1, (1 << 21) // (4 * batch_size * model.n_features))  # instances whose (B, n) output is ~2 MB
+    group = max(1, (1 << 22) // (4 * batch_size * model.n_features))  # instances whose (B, n) output would be ~4 MB
     if len(dense_index):
         dense_features = SparseFeatures(model.n_features, probability[dense_index], importance[dense_index])
         rng = UniformStream(seed)
