@@ -129,3 +129,24 @@ def test_geometry_recognizer_is_rotation_invariant_and_flags_other_shapes():
     assert metrics.feature_geometry(fan[None])[0] == ["other (4 in 2)"] * 4
     square = polygon(4)[0]  # two orthogonal antipodal pairs: a tegum product of two digons
     assert metrics.feature_geometry(square[None])[0] == ["digon"] * 4
+
+
+def test_canonical_orientation_undoes_rotations_and_reflections():
+    angles = torch.arange(5) * 2 * math.pi / 5
+    pentagon = torch.stack([angles.cos(), angles.sin()]) * 1.1
+    turned = []
+    for theta, flip in [(0.7, 1.0), (-2.0, -1.0), (3.0, 1.0)]:
+        rotation = torch.tensor([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+        turned.append(torch.diag(torch.tensor([1.0, flip])) @ rotation @ pentagon)
+    out = metrics.canonical_orientation(torch.stack(turned), anchor=2)
+    for k in range(3):
+        assert torch.allclose(out[k].T @ out[k], pentagon.T @ pentagon, atol=1e-5)  # only turned, not changed
+        assert out[k][1, 2].abs() < 1e-5 and out[k][0, 2] > 0  # the anchor along +x
+        assert torch.allclose(out[k], out[0], atol=1e-5)  # one pose for all three
+    dropped = pentagon.clone()
+    dropped[:, 0] = 0.0  # anchor not learned: the first learned feature is used
+    assert metrics.canonical_orientation(dropped[None])[0][1, 1].abs() < 1e-5
+    with pytest.raises(ValueError, match="n_hidden = 2"):
+        metrics.canonical_orientation(torch.zeros(1, 3, 4))
+    with pytest.raises(ValueError, match="anchor"):
+        metrics.canonical_orientation(pentagon[None], anchor=5)

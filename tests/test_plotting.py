@@ -31,6 +31,18 @@ def test_feature_arrows_need_two_hidden_dimensions():
         plotting.plot_feature_arrows(torch.zeros(2, 2, 5), titles=["only one"])
 
 
+def test_feature_arrows_take_a_colour_per_feature():
+    W = torch.tensor([[[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]]])
+    fig = plotting.plot_feature_arrows(W, colors=["red", "red", "blue"])
+    arrows = [line for line in fig.axes[0].get_lines() if (line.get_gid() or "").startswith("feature-")]
+    assert [matplotlib.colors.to_hex(line.get_color()) for line in arrows] == ["#ff0000", "#ff0000", "#0000ff"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one colour per feature"):
+        plotting.plot_feature_arrows(W, colors=["red"])
+    with pytest.raises(ValueError, match="not both"):
+        plotting.plot_feature_arrows(W, importance=[1, 1, 1], colors=["red"] * 3)
+
+
 def test_standard_panel_shows_WtW_bias_and_norms():
     W = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.5, 0.0]]])
     b = torch.tensor([[0.0, 0.1, -0.2]])

@@ -88,7 +88,7 @@ _POLYTOPE_SHAPES = {
 }
 
 
-def overlap_groups(Wk: torch.Tensor, min_norm: float = 0.5, threshold: float = 0.1):
+def overlap_groups(Wk: torch.Tensor, min_norm: float = 0.5, threshold: float = 0.2):
     """Connected groups of the learned features of one instance's W (m, n).
 
     Learned: ‖W_i‖ >= min_norm. Two learned features are joined when
@@ -113,7 +113,7 @@ def overlap_groups(Wk: torch.Tensor, min_norm: float = 0.5, threshold: float = 0
     return groups
 
 
-def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.1, tolerance: float = 0.05):
+def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.2, tolerance: float = 0.05):
     """Name each feature's local structure: which polytope it is a vertex of.
 
     Features whose ‖W_i‖ < min_norm are "not learned". Among the rest, two
@@ -121,8 +121,9 @@ def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.1, tolerance
     feature geometry graph); the connected groups are the factors of a tegum
     product, which lie in mutually orthogonal subspaces. A group of k features
     spanning d dimensions (singular values above 0.1 of the largest) whose
-    members' dimensionality D_i lies within tolerance of the polytope's value is
-    named for it: digon (2 in 1), triangle (3 in 2), tetrahedron (4 in 3),
+    members' dimensionality within the group (D_i computed from the group's
+    columns alone, so that faint overlaps below the threshold with other groups
+    do not count) lies within tolerance of the polytope's value is named for it: digon (2 in 1), triangle (3 in 2), tetrahedron (4 in 3),
     pentagon (5 in 2), square antiprism (8 in 3), or a dedicated dimension (1
     in 1). Anything else is "other (k in d)".
 
@@ -133,7 +134,6 @@ def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.1, tolerance
     if not min_norm >= 0 or not threshold >= 0 or not tolerance >= 0:
         raise ValueError("min_norm, threshold and tolerance must be >= 0")
     W = check_weights(W)
-    dims = feature_dimensionality(W)
     names = []
     for k in range(W.shape[0]):
         Wk = W[k]
@@ -142,9 +142,45 @@ def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.1, tolerance
             values = torch.linalg.svdvals(Wk[:, members])
             rank = int((values > 0.1 * values[0]).sum())
             name = _POLYTOPE_SHAPES.get((len(members), rank))
-            if name is None or any(abs(dims[k, i].item() - POLYTOPE_DIMENSIONALITY[name]) > tolerance for i in members):
+            dims = feature_dimensionality(Wk[None, :, members])[0]
+            if name is None or any(abs(d - POLYTOPE_DIMENSIONALITY[name]) > tolerance for d in dims.tolist()):
                 name = f"other ({len(members)} in {rank})"
             for i in members:
                 instance[i] = name
         names.append(instance)
     return names
+
+
+def canonical_orientation(W, anchor: int = 0, min_norm: float = 0.5) -> torch.Tensor:
+    """Rotate and reflect each instance's 2D solution into one standard pose.
+
+    Solutions of a 2-dimensional model are unique only up to a rotation and a
+    reflection of the hidden plane; to compare them across a sweep, this turns
+    each instance so that feature ``anchor`` points along +x (or, if its
+    ‖W_i‖ < min_norm, the first feature that is learned) and reflects it so
+    that the next learned feature lies in the upper half plane. W: (I, 2, n).
+    Returns the rotated W; W^T W is unchanged.
+    """
+    W = check_weights(W)
+    if W.shape[1] != 2:
+        raise ValueError(f"W must have n_hidden = 2; got n_hidden={W.shape[1]}")
+    if isinstance(anchor, bool) or not isinstance(anchor, int) or not 0 <= anchor < W.shape[2]:
+        raise ValueError(f"anchor must be a feature index in [0, {W.shape[2]}); got {anchor!r}")
+    out = torch.empty_like(W)
+    for k in range(W.shape[0]):
+        Wk = W[k]
+        learned = (Wk.norm(dim=0) >= min_norm).nonzero().squeeze(1).tolist()
+        order = [anchor] + [i for i in learned if i != anchor] if anchor in learned else learned
+        if not order:
+            out[k] = Wk
+            continue
+        angle = torch.atan2(Wk[1, order[0]], Wk[0, order[0]])
+        c, s = torch.cos(-angle), torch.sin(-angle)
+        rotated = torch.stack([c * Wk[0] - s * Wk[1], s * Wk[0] + c * Wk[1]])
+        for i in order[1:]:  # the first learned feature off the x axis decides the reflection
+            if abs(rotated[1, i]) > 1e-3 * rotated[:, i].norm():
+                if rotated[1, i] < 0:
+                    rotated[1] = -rotated[1]
+                break
+        out[k] = rotated
+    return out

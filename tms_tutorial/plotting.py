@@ -38,17 +38,25 @@ def plot_feature_arrows(
     titles: Optional[Sequence[str]] = None,
     ncols: Optional[int] = None,
     panel_size: float = 2.6,
+    colors: Optional[Sequence] = None,
 ) -> Figure:
     """Each feature's direction W_i in the plane, one panel per instance.
 
     W: (n_instances, 2, n_features). importance: (n_features,) or
     (n_instances, n_features), sets the colours (brightest = most important);
-    without it features are coloured by index.
+    without it features are coloured by index. colors: one matplotlib colour per
+    feature instead (e.g. by correlated set); give importance or colors, not both.
     """
     W = check_weights(W).numpy()
     n_instances, n_hidden, n_features = W.shape
     if n_hidden != 2:
         raise ValueError(f"W must have n_hidden = 2 to be drawn in the plane; got n_hidden={n_hidden}")
+    if colors is not None:
+        if importance is not None:
+            raise ValueError("give importance or colors, not both")
+        colors = list(colors)
+        if len(colors) != n_features:
+            raise ValueError(f"colors must have one colour per feature ({n_features}); got {len(colors)}")
     if importance is None:
         colour_values = np.broadcast_to(-np.arange(n_features, dtype=float), (n_instances, n_features))
     else:
@@ -70,7 +78,7 @@ def plot_feature_arrows(
         ax.axhline(0, color="0.9", lw=0.6, zorder=0)
         ax.axvline(0, color="0.9", lw=0.6, zorder=0)
         for i in range(n_features):
-            colour = cmap(0.1 + 0.85 * (values[i] - values.min()) / span)
+            colour = colors[i] if colors is not None else cmap(0.1 + 0.85 * (values[i] - values.min()) / span)
             ax.plot([0, W[k, 0, i]], [0, W[k, 1, i]], color=colour, lw=2, gid=f"feature-{i}")
             ax.scatter(W[k, 0, i], W[k, 1, i], color=colour, s=22, zorder=3)
         ax.set_xlim(-limit, limit)
@@ -221,7 +229,7 @@ GEOMETRY_COLORS = {
 }
 
 
-def plot_feature_graphs(W, titles: Optional[Sequence[str]] = None, threshold: float = 0.1,
+def plot_feature_graphs(W, titles: Optional[Sequence[str]] = None, threshold: float = 0.2,
                         min_norm: float = 0.5, panel_size: float = 3.2) -> Figure:
     """The paper's feature geometry graphs: one panel per instance.
 
@@ -260,7 +268,9 @@ def plot_feature_graphs(W, titles: Optional[Sequence[str]] = None, threshold: fl
         ax.axis("off")
         dropped = W.shape[2] - len(learned)
         ax.set_title(f"{titles[k]}\n{len(learned)} learned, {dropped} not", fontsize=9)
-    present = sorted({name for instance in names for name in instance if name != "not learned"},
+    other = "other (no uniform polytope)"  # every "other (k in d)" shares one grey entry
+    present = sorted({name if name in GEOMETRY_COLORS else other for instance in names for name in instance
+                      if name != "not learned"},
                      key=lambda name: list(GEOMETRY_COLORS).index(name) if name in GEOMETRY_COLORS else 99)
     handles = [plt.Line2D([], [], marker="o", ls="", color=GEOMETRY_COLORS.get(name, OTHER_COLOR),
                           markeredgecolor="black", markeredgewidth=0.3) for name in present]
@@ -287,8 +297,9 @@ def plot_dimensionality(inverse_density, W, panel_size: float = 4.2) -> Figure:
     d_star = metrics.dimensions_per_feature(W).numpy()
     dims = metrics.feature_dimensionality(W).numpy()
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * panel_size + 1.5, panel_size))
-    for level in (1.0, 0.5):
+    for level, label in ((1.0, "sticky at 1"), (0.5, "sticky at 1/2")):
         left.axhline(level, color="0.75", lw=0.8, ls="--")
+        left.text(x.max(), level + 0.02, label, ha="right", va="bottom", fontsize=8, color="0.4")
     left.plot(x, d_star, "o-", color="black", ms=3)
     left.set_xscale("log")
     left.set_xlabel("1 / (1 - S)")
