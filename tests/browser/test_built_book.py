@@ -37,7 +37,9 @@ def browser():
         pytest.fail(f"no chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
+        flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]  # no background connections: the network is closed here
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         yield browser
         browser.close()
 
