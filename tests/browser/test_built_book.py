@@ -3,7 +3,8 @@
 Needs Debian's chromium (/usr/bin/chromium, or set CHROMIUM) and the Python playwright
 package; playwright's own browser download is never used. For every page in the toc:
 it loads from file:// with no network, every image has loaded (natural width > 0),
-the console shows no errors other than unreachable CDNs, the Colab and Binder buttons
+the console shows no errors other than unreachable CDNs, the equations are typeset
+by the book's own copy of MathJax (no raw LaTeX shows), the Colab and Binder buttons
 point at that page's notebook, and each static explorer switches figures when its
 sliders move. A screenshot of every page goes to _build/screenshots/.
 """
@@ -50,6 +51,13 @@ def test_page(browser, page_path):
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.goto((HTML / f"{page_path}.html").as_uri(), wait_until="load")
+
+    if page_path != TOC["root"]:  # every chapter has equations: MathJax, served from the book, typesets them
+        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.document", timeout=20_000)
+        page.evaluate("MathJax.startup.promise")
+        assert page.evaluate("document.querySelectorAll('mjx-container').length") > 0, "no equation was typeset"
+        raw = page.evaluate("document.querySelector('article').innerText")
+        assert "\\frac" not in raw and "\\mathrm" not in raw, "raw LaTeX is showing"
     page.screenshot(path=str(SHOTS / f"{Path(page_path).name}.png"), full_page=True)
 
     widths = page.evaluate("Array.from(document.images).map(image => image.naturalWidth)")
