@@ -9,7 +9,9 @@ autograd and AdamW. Both run in this process, one after the other, on the same
 configuration; each configuration's peak memory is measured in a fresh
 subprocess (the peak resident set size while training, minus the peak before
 it: torch's import is not counted). Prints milliseconds per step (median over timing windows), the ratio,
-our fixed start-up cost, and peak memory.
+our fixed start-up cost, peak memory, and a floor for the dense instances (the time to draw
+their random numbers and do their batch-sized matrix products): no step on a real batch can
+be faster, so reference / floor bounds the ratio any such method could reach.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ import torch
 from torch import nn
 
 from tms_tutorial import SparseFeatures, ToyModel, train
+from tms_tutorial.active import prefers_active
+from tms_tutorial.data import UniformStream
+from tms_tutorial.decomposition import MAX_FEATURES
 
 # (n_features, n_hidden, n_instances, densities): each sweeps 1 - S the way its experiment does.
 CONFIGS = {
@@ -75,6 +80,37 @@ def reference_train(model: ReferenceModel, p: torch.Tensor, importance: torch.Te
         loss = error.mean(dim=(0, 2)).sum()  # mean over batch and features, summed over instances
         loss.backward()
         optimizer.step()
+
+
+def dense_floor_ms(n: int, m: int, p: torch.Tensor, windows: int) -> float:
+    """A lower bound on any step that trains the dense instances on a real batch: ms to draw
+    their uniform numbers and do their batch-sized matrix products, nothing else.
+
+    The dense instances are those train sends neither to the decomposition (n <= 4) nor to
+    the active-entry route. Their products: x G and x^T g through G = W^T W when 2n <= 5m,
+    else the four (B x n) by (n x m)-sized products of the hand-written gradient. Returns 0
+    when no instance is dense.
+    """
+    k = int((~prefers_active(p, n, m)).sum()) if n > MAX_FEATURES else 0
+    if k == 0:
+        return 0.0
+    rng, x = UniformStream(0), torch.empty(k, BATCH, n)
+    W = torch.randn(k, m, n)
+    if 2 * n <= 5 * m:
+        G = torch.randn(k, n, n)
+        products = [lambda: torch.bmm(x, G), lambda: torch.bmm(x.transpose(1, 2), x)]
+    else:
+        hT = torch.randn(k, m, BATCH)
+        products = [lambda: torch.bmm(W, x.transpose(1, 2)), lambda: torch.bmm(hT.transpose(1, 2), W),
+                    lambda: torch.bmm(hT, x), lambda: torch.bmm(hT, x)]
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            rng.fill(x)
+            for product in products:
+                product()
+
+    return ms_per_step(run, windows)
 
 
 def ms_per_step(run, windows: int, window_seconds: float = 1.0) -> float:
@@ -136,6 +172,7 @@ def main() -> None:
     header = (
         f"{'config (n, m, instances)':<24}{'reference ms/step':>18}{'ours ms/step':>14}{'ratio':>8}"
         f"{'our fixed cost s':>18}{'10k steps ours':>16}{'peak MB ref':>13}{'peak MB ours':>14}"
+        f"{'dense floor ms':>16}{'ratio bound':>13}"
     )
     print(header)
     for name, (n, m, count, rule) in CONFIGS.items():
@@ -155,9 +192,11 @@ def main() -> None:
 
         ref_mb = measure_memory(name, "reference")
         ours_mb = measure_memory(name, "ours")
+        floor = dense_floor_ms(n, m, p, windows)
+        bound = f"{ref_ms / floor:>12.1f}x" if floor > 0 else f"{'-':>13}"
         print(
             f"{name:<24}{ref_ms:>18.2f}{ours_ms:>14.2f}{ref_ms / ours_ms:>7.1f}x{fixed:>18.3f}"
-            f"{ours_ms * 10:>14.0f} s{ref_mb:>13.0f}{ours_mb:>14.0f}",
+            f"{ours_ms * 10:>14.0f} s{ref_mb:>13.0f}{ours_mb:>14.0f}{floor:>16.2f}{bound}",
             flush=True,
         )
 
