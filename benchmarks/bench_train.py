@@ -102,7 +102,7 @@ def dense_floor_ms(n: int, m: int, p: torch.Tensor, windows: int) -> float:
     else:
         hT = torch.randn(k, m, BATCH)
         products = [lambda: torch.bmm(W, x.transpose(1, 2)), lambda: torch.bmm(hT.transpose(1, 2), W),
-                    lambda: torch.bmm(hT, x), lambda: torch.bmm(hT, x)]
+                    lambda: torch.bmm(hT, x), lambda: torch.bmm(hT, x)]  # h^T g and (dL/dh)^T x: same shapes
 
     def run(steps: int) -> None:
         for _ in range(steps):

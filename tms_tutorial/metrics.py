@@ -123,9 +123,9 @@ def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.2, tolerance
     spanning d dimensions (singular values above 0.1 of the largest) whose
     members' dimensionality within the group (D_i computed from the group's
     columns alone, so that faint overlaps below the threshold with other groups
-    do not count) lies within tolerance of the polytope's value is named for it: digon (2 in 1), triangle (3 in 2), tetrahedron (4 in 3),
-    pentagon (5 in 2), square antiprism (8 in 3), or a dedicated dimension (1
-    in 1). Anything else is "other (k in d)".
+    do not count) lies within tolerance of the polytope's value is named for
+    it: digon (2 in 1), triangle (3 in 2), tetrahedron (4 in 3), pentagon (5 in
+    2), square antiprism (8 in 3), or a dedicated dimension (1 in 1). Anything else is "other (k in d)".
 
     Returns a nested list, one list of names per instance. A tegum product shows
     as its factors: a triangular bipyramid is a triangle and a digon, an
