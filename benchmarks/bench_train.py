@@ -1,5 +1,9 @@
 """Training speed and memory: tms_tutorial.train against a plain reference loop.
 
+Toy models (the paper's x' = ReLU(W^T W x + b)) on the sweeps of chapters 1-3, and
+the models of chapter 5: NeuronModel (n = 10, m = 5, 1,000 instances) and
+ComputationModel (n = 100, m = 40, 7 instances, the absolute-value task).
+
     python benchmarks/bench_train.py            # every configuration
     python benchmarks/bench_train.py --quick    # fewer timing windows
 
@@ -27,19 +31,21 @@ import time
 import torch
 from torch import nn
 
-from tms_tutorial import SparseFeatures, ToyModel, train
-from tms_tutorial.active import prefers_active
+from tms_tutorial import ComputationModel, NeuronModel, SignedFeatures, SparseFeatures, ToyModel, train
 from tms_tutorial.data import UniformStream
-from tms_tutorial.decomposition import MAX_FEATURES
+from tms_tutorial.fast import MAX_FEATURES
+from tms_tutorial.fast.active import prefers_active
 
-# (n_features, n_hidden, n_instances, densities): each sweeps 1 - S the way its experiment does.
+# (n_features, n_hidden, n_instances, densities, kind): each sweeps 1 - S the way its experiment does.
 CONFIGS = {
-    "(5, 2, 10)": (5, 2, 10, "20 ** -linspace(0, 1)"),
-    "(20, 5, 8)": (20, 5, 8, "logspace(0, -3)"),
-    "(100, 20, 20)": (100, 20, 20, "logspace(0, -3)"),
-    "(200, 20, 20)": (200, 20, 20, "logspace(0, -3)"),
-    "(400, 30, 40)": (400, 30, 40, "logspace(0, -3)"),
-    "(2, 1, 4000) grid": (2, 1, 4000, "logspace(0, -2)"),
+    "(5, 2, 10)": (5, 2, 10, "20 ** -linspace(0, 1)", "toy"),
+    "(20, 5, 8)": (20, 5, 8, "logspace(0, -3)", "toy"),
+    "(100, 20, 20)": (100, 20, 20, "logspace(0, -3)", "toy"),
+    "(200, 20, 20)": (200, 20, 20, "logspace(0, -3)", "toy"),
+    "(400, 30, 40)": (400, 30, 40, "logspace(0, -3)", "toy"),
+    "(2, 1, 4000) grid": (2, 1, 4000, "logspace(0, -2)", "toy"),
+    "NeuronModel (10, 5, 1000)": (10, 5, 1000, "logspace(0, -2)", "neuron"),
+    "ComputationModel (100, 40, 7)": (100, 40, 7, "abs sweep", "computation"),
 }
 BATCH = 1024
 
@@ -47,6 +53,8 @@ BATCH = 1024
 def densities(rule: str, count: int) -> torch.Tensor:
     if rule == "20 ** -linspace(0, 1)":
         return 20.0 ** -torch.linspace(0, 1, count)
+    if rule == "abs sweep":  # the paper's absolute-value sweep
+        return torch.tensor([1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001])
     low = {"logspace(0, -3)": -3, "logspace(0, -2)": -2}[rule]
     return torch.logspace(0, low, count)
 
@@ -66,13 +74,50 @@ class ReferenceModel(nn.Module):
         return torch.relu(out)
 
 
-def reference_train(model: ReferenceModel, p: torch.Tensor, importance: torch.Tensor, steps: int) -> None:
-    """The notebook's loop: dense uniform values and a dense uniform mask per entry, autograd, AdamW."""
+class ReferenceNeuronModel(nn.Module):
+    """The neuron model written the same way: h = ReLU(W x), x' = ReLU(W^T h + b)."""
+
+    def __init__(self, n_features: int, n_hidden: int, n_instances: int) -> None:
+        super().__init__()
+        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_instances, n_features, n_hidden)))
+        self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        hidden = torch.relu(torch.einsum("...if,ifh->...ih", features, self.W))
+        return torch.relu(torch.einsum("...ih,ifh->...if", hidden, self.W) + self.b_final)
+
+
+class ReferenceComputationModel(nn.Module):
+    """The absolute-value model written the same way: h = ReLU(W1 x), y' = ReLU(W2 h + b)."""
+
+    def __init__(self, n_features: int, n_hidden: int, n_instances: int) -> None:
+        super().__init__()
+        self.W1 = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_instances, n_features, n_hidden)))
+        self.W2 = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_instances, n_hidden, n_features)))
+        self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        hidden = torch.relu(torch.einsum("...if,ifh->...ih", features, self.W1))
+        return torch.relu(torch.einsum("...ih,ihf->...if", hidden, self.W2) + self.b_final)
+
+
+REFERENCES = {"toy": ReferenceModel, "neuron": ReferenceNeuronModel, "computation": ReferenceComputationModel}
+OURS = {"toy": (ToyModel, SparseFeatures), "neuron": (NeuronModel, SparseFeatures),
+        "computation": (ComputationModel, SignedFeatures)}
+
+
+def reference_train(model: nn.Module, p: torch.Tensor, importance: torch.Tensor, steps: int,
+                    signed: bool = False) -> None:
+    """The notebook's loop: dense uniform values and a dense uniform mask per entry, autograd, AdamW.
+
+    signed: values uniform on [-1, 1] and the target |x| (the absolute-value task)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     n_instances, n_features = importance.shape
     for _ in range(steps):
         optimizer.zero_grad()
         feat = torch.rand(BATCH, n_instances, n_features)
+        if signed:
+            feat = 2 * feat - 1
         mask = torch.rand(BATCH, n_instances, n_features) <= p[None, :, None]
         batch = torch.where(mask, feat, torch.zeros(()))
         out = model(batch)
@@ -151,14 +196,15 @@ def peak_rss_kb() -> int:
 
 
 def memory_child(name: str, which: str) -> None:
-    n, m, count, rule = CONFIGS[name]
+    n, m, count, rule, kind = CONFIGS[name]
     p = densities(rule, count)
     importance = torch.ones(count, n)
     before = peak_rss_kb()
     if which == "reference":
-        reference_train(ReferenceModel(n, m, count), p, importance, steps=3)
+        reference_train(REFERENCES[kind](n, m, count), p, importance, steps=3, signed=kind == "computation")
     else:
-        train(ToyModel(n, m, count), SparseFeatures(n, p), steps=3, progress=False)
+        model_class, features_class = OURS[kind]
+        train(model_class(n, m, count), features_class(n, p), steps=3, progress=False)
     print(json.dumps({"peak_mb": (peak_rss_kb() - before) / 1024}))
 
 
@@ -175,24 +221,26 @@ def main() -> None:
         f"{'dense floor ms':>16}{'ratio bound':>13}"
     )
     print(header)
-    for name, (n, m, count, rule) in CONFIGS.items():
+    for name, (n, m, count, rule, kind) in CONFIGS.items():
         if args.only and name not in args.only:
             continue
         p = densities(rule, count)
         importance = torch.ones(count, n)
-        reference = ReferenceModel(n, m, count)
-        ref_ms = ms_per_step(lambda k: reference_train(reference, p, importance, k), windows)
+        reference = REFERENCES[kind](n, m, count)
+        signed = kind == "computation"
+        ref_ms = ms_per_step(lambda k: reference_train(reference, p, importance, k, signed), windows)
 
-        features = SparseFeatures(n, p)
-        model = ToyModel(n, m, count)
+        model_class, features_class = OURS[kind]
+        features = features_class(n, p)
+        model = model_class(n, m, count)
         ours_ms = ms_per_step(lambda k: train(model, features, steps=k, progress=False), windows)
         start = time.perf_counter()
-        train(ToyModel(n, m, count), features, steps=1, progress=False)
+        train(model_class(n, m, count), features, steps=1, progress=False)
         fixed = max(0.0, time.perf_counter() - start - ours_ms / 1000)
 
         ref_mb = measure_memory(name, "reference")
         ours_mb = measure_memory(name, "ours")
-        floor = dense_floor_ms(n, m, p, windows)
+        floor = dense_floor_ms(n, m, p, windows) if kind == "toy" else 0.0
         bound = f"{ref_ms / floor:>12.1f}x" if floor > 0 else f"{'-':>13}"
         print(
             f"{name:<24}{ref_ms:>18.2f}{ours_ms:>14.2f}{ref_ms / ours_ms:>7.1f}x{fixed:>18.3f}"

@@ -1,11 +1,11 @@
-"""ToyModel: the paper's linear and ReLU-output models, and the loss."""
+"""models: the paper's toy, neuron and absolute-value models, each with the loss it owns."""
 
 import math
 
 import pytest
 import torch
 
-from tms_tutorial import ToyModel, reconstruction_loss
+from tms_tutorial import ComputationModel, NeuronModel, ToyModel, reconstruction_loss
 
 
 def test_parameter_shapes_and_initialization():
@@ -85,38 +85,64 @@ def test_bad_shapes_raise():
         reconstruction_loss(torch.rand(3, 10, 5), torch.rand(3, 10, 5), torch.ones(5))
 
 
-def autograd_gradients(model, x, importance):
-    model.zero_grad()
-    reconstruction_loss(x, model(x), importance).sum().backward()
-    return model.W.grad.clone(), model.b.grad.clone()
-
-
-@pytest.mark.parametrize("activation", ["relu", "linear"])
-@pytest.mark.parametrize("n_features, n_hidden", [(12, 4), (10, 4)])  # through h = W x, through G = W^T W
-def test_hand_written_gradients_equal_autograd_on_a_fixed_batch(activation, n_features, n_hidden):
-    model = ToyModel(n_features, n_hidden, n_instances=5, activation=activation, seed=2)
+def test_neuron_model_is_the_papers_formula():
+    model = NeuronModel(6, 3, n_instances=2, seed=1)
     with torch.no_grad():
         model.b.uniform_(-0.3, 0.3, generator=torch.Generator().manual_seed(0))
-    p = torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01])[:, None, None]
-    u = torch.rand(5, 256, n_features, generator=torch.Generator().manual_seed(1))
-    x = torch.where(u < p, torch.rand(5, 256, n_features, generator=torch.Generator().manual_seed(2)), 0.0)
-    importance = 0.8 ** torch.arange(float(n_features)).expand(5, n_features)
-    W_grad, b_grad = autograd_gradients(model, x, importance)
-
-    model.zero_grad()
-    loss = model.accumulate_gradients(x, importance, batch_size=256, with_loss=True)
-    assert torch.allclose(model.W.grad, W_grad, rtol=1e-4, atol=1e-6)
-    assert torch.allclose(model.b.grad, b_grad, rtol=1e-4, atol=1e-6)
-    assert torch.allclose(loss, reconstruction_loss(x, model(x), importance), rtol=1e-5)
+    assert model.W.shape == (2, 3, 6) and model.b.shape == (2, 6)
+    x = torch.rand(2, 5, 6, generator=torch.Generator().manual_seed(1))
+    out = model(x)
+    for k in range(2):
+        for row in range(5):
+            h = torch.relu(model.W[k] @ x[k, row])
+            assert torch.allclose(out[k, row], torch.relu(model.W[k].T @ h + model.b[k]), atol=1e-6)
 
 
-def test_gradients_accumulate_over_chunks_to_the_whole_batch():
-    model = ToyModel(6, 2, n_instances=3, seed=4)
-    x = torch.rand(3, 100, 6, generator=torch.Generator().manual_seed(0)) * (torch.rand(3, 100, 6) < 0.3)
-    importance = torch.ones(3, 6)
-    W_grad, b_grad = autograd_gradients(model, x, importance)
-    model.zero_grad()
-    for chunk in x.split(32, dim=1):
-        model.accumulate_gradients(chunk.contiguous(), importance, batch_size=100)
-    assert torch.allclose(model.W.grad, W_grad, rtol=1e-4, atol=1e-6)
-    assert torch.allclose(model.b.grad, b_grad, rtol=1e-4, atol=1e-6)
+def test_computation_model_is_the_papers_formula():
+    model = ComputationModel(4, 6, n_instances=3, seed=2)
+    assert model.W1.shape == (3, 6, 4) and model.W2.shape == (3, 4, 6) and model.b.shape == (3, 4)
+    x = torch.rand(3, 5, 4, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    out = model(x)
+    for k in range(3):
+        for row in range(5):
+            h = torch.relu(model.W1[k] @ x[k, row])
+            assert torch.allclose(out[k, row], torch.relu(model.W2[k] @ h + model.b[k]), atol=1e-6)
+
+
+def test_pair_of_neurons_computes_the_absolute_value_exactly():
+    """ReLU(x) + ReLU(-x) = |x|: W1 = [[1], [-1]], W2 = [[1, 1]], b = 0 has zero loss on signed features."""
+    model = ComputationModel(1, 2)
+    with torch.no_grad():
+        model.W1.copy_(torch.tensor([[[1.0], [-1.0]]]))
+        model.W2.copy_(torch.tensor([[[1.0, 1.0]]]))
+    x = torch.linspace(-1, 1, 21).reshape(1, 21, 1)
+    assert torch.allclose(model(x), x.abs())
+    assert model.loss(x, x.abs(), torch.ones(1, 1)).item() == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("cls", [ToyModel, NeuronModel, ComputationModel])
+def test_loss_is_weighted_error_plus_l1_on_the_hidden_layer(cls):
+    x = torch.rand(2, 8, 5, generator=torch.Generator().manual_seed(3))
+    importance = torch.rand(2, 5, generator=torch.Generator().manual_seed(4))
+    plain, penalized = cls(5, 3, 2, seed=1), cls(5, 3, 2, seed=1, l1_coefficient=0.3)
+    target = x.flip(2)  # any target of the right shape
+    error = ((target - plain(x)) ** 2 * importance[:, None, :]).sum(dim=2).mean(dim=1)
+    assert torch.allclose(plain.loss(x, target, importance), error, atol=1e-6)
+    l1 = penalized.hidden(x).abs().sum(dim=2).mean(dim=1)
+    assert (l1 > 0).all()
+    assert torch.allclose(penalized.loss(x, target, importance), error + 0.3 * l1, atol=1e-6)
+
+
+def test_from_weights_holds_the_given_solution():
+    W = torch.tensor([[[1.0, -1.0]]])
+    model = ToyModel.from_weights(W, torch.tensor([[0.1, 0.0]]), activation="relu")
+    assert torch.equal(model.W.detach(), W) and model.b[0, 0].item() == pytest.approx(0.1)
+    assert ToyModel.from_weights(W).b.abs().sum() == 0
+    with pytest.raises(ValueError, match="b must have shape"):
+        ToyModel.from_weights(W, torch.zeros(2))
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), "1"])
+def test_bad_l1_coefficient_raises(value):
+    with pytest.raises(ValueError, match="l1_coefficient"):
+        NeuronModel(5, 2, l1_coefficient=value)

@@ -8,6 +8,7 @@ import torch
 
 from tms_tutorial import SparseFeatures, ToyModel, reconstruction_loss
 from tms_tutorial import theory as T
+from tms_tutorial.theory import relu_moments, single_feature_loss
 
 SAMPLES = 2_000_000
 
@@ -18,7 +19,7 @@ def sampled_loss(W, b, p, importance, activation="relu", seed=0):
     b = torch.as_tensor(b, dtype=torch.float64)
     importance = torch.as_tensor(importance, dtype=torch.float64)
     n = W.shape[1]
-    x = SparseFeatures(n, torch.as_tensor(p, dtype=torch.float32).expand(1, n)).sample(SAMPLES, 1, rng=seed)[0]
+    x = SparseFeatures(n, torch.as_tensor(p, dtype=torch.float32).expand(1, n)).sample(SAMPLES, 1, rng=seed)[0][0]
     x = x.double()
     y = x @ W.T @ W + b
     out = torch.relu(y) if activation == "relu" else y
@@ -183,3 +184,33 @@ def test_evaluate_of_small_models_agrees_with_the_exact_loss():
     exact = T.pair_loss(W[:, 0, 0], -W[:, 0, 1], b[:, 0], b[:, 1], p.double(), 1.0, 0.6)
     estimate = evaluate(model, features, batch_size=200_000).double()
     assert torch.allclose(estimate, exact, rtol=0.02)
+
+
+def test_relu_moments_match_sampling():
+    a = torch.tensor([2.0, -1.5, 0.0, 0.7, -0.3, 1e-14, 0.0])
+    c = torch.tensor([-0.5, 0.8, 0.3, 0.1, -0.2, 0.4, -0.1])
+    u = torch.rand(1_000_000, 1, generator=torch.Generator().manual_seed(0))
+    square, first = relu_moments(a, c)
+    assert torch.allclose(square, (torch.relu(a * u + c) ** 2).mean(0), atol=2e-3)
+    assert torch.allclose(first, (u * torch.relu(a * u + c)).mean(0), atol=2e-3)
+
+
+def test_relu_moments_have_finite_gradients_everywhere():
+    a = torch.tensor([0.0, 1e-20, -2.0, 3.0], requires_grad=True)
+    c = torch.tensor([0.5, -0.5, 1.0, -4.0], requires_grad=True)
+    sum(relu_moments(a, c)).sum().backward()
+    assert torch.isfinite(a.grad).all() and torch.isfinite(c.grad).all()
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_single_feature_loss_matches_sampling(activation):
+    model = ToyModel(3, 2, n_instances=2, activation=activation, seed=1)
+    with torch.no_grad():
+        model.b.uniform_(-0.4, 0.4, generator=torch.Generator().manual_seed(2))
+    importance = torch.tensor([[1.0, 0.7, 0.2], [0.5, 1.0, 2.0]])
+    exact = single_feature_loss(model.W, model.b, importance, activation)
+    u = torch.rand(2, 400_000, 1, generator=torch.Generator().manual_seed(3))
+    for j in range(3):
+        x = u * torch.nn.functional.one_hot(torch.tensor(j), 3)  # only feature j active
+        sampled = reconstruction_loss(x, model(x), importance)
+        assert torch.allclose(exact[:, j], sampled, rtol=0.01, atol=1e-4)

@@ -1,4 +1,4 @@
-"""train: seeded, batched over instances, and it finds the paper's solutions."""
+"""train: model-agnostic, seeded, batched over instances, and it finds the paper's solutions."""
 
 import math
 
@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from tms_tutorial import SparseFeatures, ToyModel, best_of, evaluate, metrics, train
+from torch import nn
+
+from tms_tutorial import (ComputationModel, NeuronModel, NonFiniteLossError, SetFeatures, SignedFeatures,
+                          SparseFeatures, ToyModel, evaluate, fast, metrics, train)
 from tms_tutorial.train import lr_factor
 
 
@@ -84,19 +87,6 @@ def test_relu_model_at_90_percent_sparsity_learns_a_pentagon():
     assert torch.allclose(metrics.feature_dimensionality(W[None]), torch.full((1, 5), 0.4), atol=0.05)
 
 
-def test_evaluate_is_deterministic_and_ranks_fits():
-    features = SparseFeatures(5, 0.1)
-    model = ToyModel(5, 2, 2)
-    with torch.no_grad():
-        model.W.zero_()
-        model.W[1, 0, 0] = 1.0  # instance 1 reconstructs feature 0 perfectly
-    loss = evaluate(model, features, batch_size=20_000)
-    assert torch.equal(loss, evaluate(model, features, batch_size=20_000))
-    assert loss[1] < loss[0]
-    # An all-zero model loses E[sum x_i^2] = n p / 3.
-    assert loss[0].item() == pytest.approx(5 * 0.1 / 3, rel=0.05)
-
-
 @pytest.mark.parametrize(
     "kwargs, name",
     [
@@ -129,54 +119,15 @@ def test_trains_on_cuda():
     assert model.W.is_cuda and history.loss.shape == (10, 3)
 
 
-def test_best_of_picks_the_lowest_loss_in_each_group():
-    loss = torch.tensor([0.3, 0.1, 0.2, 5.0, 4.0, 6.0])
-    assert best_of(loss, 3).tolist() == [1, 4]
-    assert best_of(loss, 1).tolist() == list(range(6))
-    with pytest.raises(ValueError, match="restarts"):
-        best_of(loss, 4)
-
-
-class AutogradOnly(torch.nn.Module):
-    """A ToyModel seen through forward() alone, so that train falls back to autograd."""
-
-    def __init__(self, model: ToyModel) -> None:
-        super().__init__()
-        self.inner = model
-        self.W = model.W
-        self.n_instances, self.n_features = model.n_instances, model.n_features
-
-    def forward(self, x):
-        return self.inner(x)
-
-
 @pytest.mark.parametrize("activation", ["relu", "linear"])
 def test_fast_path_trains_like_autograd(activation):
     features = SparseFeatures(8, torch.tensor([1.0, 0.3, 0.05]), 0.9 ** torch.arange(8))
     fast, slow = ToyModel(8, 3, 3, activation, seed=1), ToyModel(8, 3, 3, activation, seed=1)
     fast_history = train(fast, features, steps=100, batch_size=300, seed=2, progress=False)
-    slow_history = train(AutogradOnly(slow), features, steps=100, batch_size=300, seed=2, progress=False)
+    slow_history = train(slow, features, steps=100, batch_size=300, seed=2, progress=False, use_fast_routes=False)
     assert torch.allclose(fast.W, slow.W, atol=1e-4)
     assert torch.allclose(fast.b, slow.b, atol=1e-4)
     assert np.allclose(fast_history.loss, slow_history.loss, rtol=1e-4, atol=1e-7)
-
-
-def test_chunk_size_fits_the_cache_and_the_batch():
-    from tms_tutorial.train import chunk_size
-
-    assert chunk_size(10, 5, 1024) == 1024  # small models: one chunk per batch
-    assert chunk_size(40, 400, 1024) == 32  # 40 x 32 x 400 floats = 2 MB
-    assert chunk_size(4000, 2, 1024) == 64
-    assert chunk_size(1, 10**6, 1024) == 16  # never fewer rows than 16
-
-
-def test_small_models_take_the_decomposed_loss():
-    from tms_tutorial.train import uses_decomposition
-
-    assert uses_decomposition(ToyModel(2, 1), SparseFeatures(2, 0.1))
-    assert uses_decomposition(ToyModel(4, 2), SparseFeatures(4, 0.1))
-    assert not uses_decomposition(ToyModel(5, 2), SparseFeatures(5, 0.1))
-    assert not uses_decomposition(AutogradOnly(ToyModel(2, 1)), SparseFeatures(2, 0.1))
 
 
 def test_decomposed_training_is_seeded():
@@ -201,11 +152,107 @@ def test_decomposed_training_finds_the_antipodal_pair():
 
 def test_feature_sets_train_on_their_own_distribution():
     """SetFeatures are not independent, so train draws whole batches from them (no decomposition)."""
-    from tms_tutorial.data import SetFeatures
-    from tms_tutorial.train import uses_decomposition
-
     features = SetFeatures(4, 0.05, anticorrelated=[[0, 1], [2, 3]])
     model = ToyModel(4, 2, n_instances=2)
-    assert not uses_decomposition(model, features)
+    assert fast.route(model, features) == "dense"
     history = train(model, features, steps=300, lr=1e-2, progress=False)
     assert (history.loss[-5:].mean(axis=0) < history.loss[:5].mean(axis=0)).all()
+
+
+class Scaler(nn.Module):
+    """A model the library has never seen: x' = a x + c per feature, optionally kept at a <= cap."""
+
+    def __init__(self, n_features, n_instances, cap=None):
+        super().__init__()
+        self.n_features, self.n_instances, self.cap = n_features, n_instances, cap
+        self.a = nn.Parameter(torch.zeros(n_instances, n_features))
+        self.c = nn.Parameter(torch.zeros(n_instances, n_features))
+
+    def forward(self, x):
+        return self.a[:, None, :] * x + self.c[:, None, :]
+
+    def loss(self, x, target, importance):
+        return ((self(x) - target) ** 2 * importance[:, None, :]).sum(dim=2).mean(dim=1)
+
+    def after_step(self):
+        if self.cap is not None:
+            with torch.no_grad():
+                self.a.clamp_(max=self.cap)
+
+
+def test_a_model_defined_in_a_test_trains_through_train():
+    """The optimum of x' = a x + c for target x is a = 1, c = 0; the trainer finds it without knowing the model."""
+    model = Scaler(3, 2)
+    assert fast.route(model, SparseFeatures(3, 0.5)) is None
+    history = train(model, SparseFeatures(3, torch.tensor([0.5, 0.2])), steps=1500, lr=1e-2, progress=False)
+    assert torch.allclose(model.a, torch.ones(2, 3), atol=0.03)
+    assert torch.allclose(model.c, torch.zeros(2, 3), atol=0.03)
+    assert (history.loss[-1] < 0.01 * history.loss[0]).all()
+
+
+def test_after_step_keeps_the_models_invariant():
+    model = Scaler(3, 1, cap=0.6)
+    train(model, SparseFeatures(3, 0.5), steps=500, lr=1e-2, progress=False)
+    assert torch.allclose(model.a, torch.full((1, 3), 0.6))
+
+
+def test_the_target_comes_from_the_features():
+    """With SignedFeatures the target is |x|: the best x' = a x + c for x ~ U[-1, 1] is a = 0, c = E|x| = 1/2."""
+    model = Scaler(2, 1)
+    train(model, SignedFeatures(2, 1.0), steps=1500, lr=1e-2, progress=False)
+    assert torch.allclose(model.a, torch.zeros(1, 2), atol=0.03)
+    assert torch.allclose(model.c, torch.full((1, 2), 0.5), atol=0.03)
+
+
+def test_non_finite_loss_stops_training_naming_step_and_instances():
+    model = Scaler(3, 2)
+    with pytest.raises(NonFiniteLossError, match=r"step 1 .*instances \[0, 1\]"):
+        train(model, SparseFeatures(3, 1.0), steps=20, lr=1e30, log_every=1, progress=False)
+
+
+def test_snapshots_keep_every_parameter_at_the_chosen_steps():
+    model = ToyModel(5, 2, 3, seed=1)
+    start = model.W.detach().clone()
+    history = train(model, SparseFeatures(5, 0.1), steps=100, snapshots=25, progress=False)
+    assert history.snapshot_steps.tolist() == [0, 25, 50, 75, 100]
+    assert history.snapshots["W"].shape == (5, 3, 2, 5) and history.snapshots["b"].shape == (5, 3, 5)
+    assert np.array_equal(history.snapshots["W"][0], start.numpy())
+    assert np.array_equal(history.snapshots["W"][-1], model.W.detach().numpy())
+    chosen = train(ToyModel(5, 2, 3), SparseFeatures(5, 0.1), steps=100, snapshots=[1, 3, 90], progress=False)
+    assert chosen.snapshot_steps.tolist() == [1, 3, 90]
+    with pytest.raises(ValueError, match="snapshots"):
+        train(ToyModel(5, 2, 3), SparseFeatures(5, 0.1), steps=10, snapshots=[20], progress=False)
+
+
+def test_callback_sees_every_logged_step():
+    seen = []
+    train(ToyModel(5, 2, 2), SparseFeatures(5, 0.1), steps=50, log_every=10, progress=False,
+          callback=lambda step, model, loss: seen.append((step, tuple(loss.shape))))
+    assert seen == [(step, (2,)) for step in range(0, 50, 10)]
+
+
+def test_neuron_model_trains_through_train():
+    features = SparseFeatures(10, torch.tensor([1.0, 0.1]), 0.75 ** torch.arange(10))
+    model = NeuronModel(10, 5, n_instances=2, seed=0)
+    before = evaluate(model, features)
+    train(model, features, steps=2000, lr=1e-2, progress=False)
+    assert (evaluate(model, features) < 0.5 * before).all()
+
+
+def test_computation_model_learns_the_absolute_value():
+    """n = 3, m = 6: enough neurons for a pair per feature, so the loss falls far below predicting 0."""
+    features = SignedFeatures(3, 0.3)
+    model = ComputationModel(3, 6, n_instances=4, seed=0)
+    zero_output = features.importance_matrix(4).sum(dim=1) * 0.3 / 3  # E[I |x|^2] = p / 3 per feature
+    train(model, features, steps=3000, lr=1e-2, progress=False)
+    assert evaluate(model, features).min() < 0.05 * zero_output[0]
+
+
+def test_l1_penalty_trains_through_autograd_and_shrinks_the_hidden_layer():
+    features = SparseFeatures(6, 0.1)
+    plain, penalized = ToyModel(6, 3, 2, seed=0), ToyModel(6, 3, 2, seed=0, l1_coefficient=0.1)
+    assert fast.route(plain, features) == "dense" and fast.route(penalized, features) is None
+    train(plain, features, steps=1000, lr=1e-2, progress=False)
+    train(penalized, features, steps=1000, lr=1e-2, progress=False)
+    x, _ = features.sample(10_000, 2, rng=5)
+    assert penalized.hidden(x).abs().sum() < 0.8 * plain.hidden(x).abs().sum()

@@ -3,21 +3,29 @@
 Elhage et al., Transformer Circuits Thread, 2022.
 """
 
-from . import metrics, plotting, widgets
-from .data import SparseFeatures
-from .models import ToyModel, reconstruction_loss
-from .train import History, best_of, evaluate, train
+from . import metrics, plotting, theory, widgets
+from .data import SetFeatures, SignedFeatures, SparseFeatures
+from .evaluation import best_of, evaluate, sampled_loss
+from .models import ComputationModel, NeuronModel, ToyModel, reconstruction_loss
+from .train import History, NonFiniteLossError, train
 
 __all__ = [
     "SparseFeatures",
+    "SetFeatures",
+    "SignedFeatures",
     "ToyModel",
+    "NeuronModel",
+    "ComputationModel",
     "History",
+    "NonFiniteLossError",
     "train",
     "evaluate",
+    "sampled_loss",
     "best_of",
     "reconstruction_loss",
     "metrics",
     "plotting",
+    "theory",
     "widgets",
 ]
 __version__ = "0.1.0"

@@ -1,14 +1,19 @@
-"""Synthetic sparse features, the input distribution of the toy models.
+"""Synthetic sparse features: what the toy models see, and what they must output.
 
 Each feature x_i is zero with probability S (the sparsity) and otherwise drawn
 from U[0, 1]; the paper calls 1 - S the feature probability (or density).
 Every feature also carries an importance I_i that weights its squared error in
 the loss (paper section "Demonstrating Superposition", experiment setup).
+
+A distribution draws a batch as ``(x, target)``, each (n_instances, batch,
+n_features): the target is x itself for the autoencoding models, and |x| for
+the absolute-value task of section "Computation in Superposition"
+(``SignedFeatures``). Correlated and anticorrelated sets: ``SetFeatures``.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -45,7 +50,8 @@ class SparseFeatures:
     Example:
         >>> features = SparseFeatures(5, feature_probability=[1.0, 0.2, 0.1],
         ...                           importance=0.9 ** torch.arange(5))
-        >>> features.sample(batch_size=4, n_instances=3, rng=0).shape
+        >>> x, target = features.sample(batch_size=4, n_instances=3, rng=0)
+        >>> x.shape
         torch.Size([3, 4, 5])
     """
 
@@ -106,22 +112,32 @@ class SparseFeatures:
             _check_instances(imp.shape[0], "importance", n_instances)
         return imp.expand(n_instances, self.n_features).to(device)
 
+    # The target a model must output is the input itself (autoencoding); the fast
+    # training routes of tms_tutorial.fast rely on this for the distributions that say so.
+    target_is_input = True
+
     def sample(
         self,
         batch_size: int,
         n_instances: int,
         rng: Union[int, "UniformStream", None] = None,
         device: Optional[torch.device] = None,
-    ) -> torch.Tensor:
-        """Draw a batch, shape (n_instances, batch_size, n_features).
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Draw a batch: (x, target), each of shape (n_instances, batch_size, n_features).
 
         rng: a seed, or a :class:`UniformStream` to continue (default: seed 0).
+        For these features the target is x itself (the same tensor).
         """
         check_positive_int(batch_size, "batch_size")
+        check_positive_int(n_instances, "n_instances")
         if not isinstance(rng, UniformStream):
             rng = UniformStream(0 if rng is None else rng, device)
-        x = torch.empty(n_instances, batch_size, self.n_features, device=rng.device)
-        return self.transform(rng.fill(x))
+        x = self.transform(rng.fill(torch.empty(n_instances, batch_size, self.n_features, device=rng.device)))
+        return x, self.target(x)
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """What a model should output for input x: x itself (autoencoding)."""
+        return x
 
     def transform(self, u: torch.Tensor) -> torch.Tensor:
         """Turn uniform draws u (n_instances, batch, n_features) into features, in place.
@@ -164,6 +180,13 @@ class UniformStream:
             return out.uniform_(generator=self._torch)
         self._numpy.random(out=out.view(-1).numpy(), dtype=np.float32)
         return out
+
+
+def chunk_size(n_instances: int, n_features: int, batch_size: int, target_bytes: int = 1 << 21) -> int:
+    """Rows per chunk (a power of two, at least 16, at most batch_size) so that one
+    (n_instances, chunk, n_features) float32 array is about target_bytes (2 MB: a CPU's cache)."""
+    rows = max(16, target_bytes // (4 * n_instances * n_features))
+    return min(batch_size, 1 << (rows.bit_length() - 1))
 
 
 def _check_instances(found: int, name: str, n_instances: int) -> None:
@@ -233,3 +256,32 @@ class SetFeatures(SparseFeatures):
             for position, i in enumerate(members):
                 x[..., i] = torch.where(chosen == position, value, torch.zeros(()))
         return x
+
+
+class SignedFeatures(SparseFeatures):
+    """Sparse features of either sign, for the absolute-value task.
+
+    Paper section "Computation in Superposition": x_i = 0 with probability
+    1 - p_i, else uniform on [-1, 1]; the model must output y = |x|. Arguments
+    as for SparseFeatures. One uniform number u per entry: the feature is
+    active when u < p, and then 1 - 2 u / p is uniform on (-1, 1].
+    """
+
+    target_is_input = False
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("SparseFeatures", "SignedFeatures", 1)
+
+    def transform(self, u: torch.Tensor) -> torch.Tensor:
+        """Uniform draws (n_instances, batch, n_features) -> signed features, in place."""
+        key = ("signed", u.shape[0], u.device)
+        if key not in self._transforms:
+            p = self.probability(u.shape[0], u.device)[:, None, :]  # (I, 1, n)
+            self._transforms[key] = (p, -2.0 / p.clamp_min(1e-30))
+        p, scale = self._transforms[key]
+        active = u < p
+        return u.mul_(scale).add_(1.0).mul_(active)
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """The absolute value |x|."""
+        return x.abs()

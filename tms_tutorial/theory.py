@@ -1,4 +1,17 @@
-"""Expected losses of candidate solutions (paper: "Superposition as a Phase Change").
+"""Closed forms: expected losses of toy models and of candidate solutions.
+
+Paper sections "Mathematical Understanding" and "Superposition as a Phase
+Change". Nothing here trains or samples; tms_tutorial.fast builds its
+decomposed loss on the closed forms below, and the chapters compare them with
+trained models.
+
+The loss by which features are active:
+
+    L = P(no feature active) L_0 + sum_j P(only feature j active) L_{j} + (two or more active)
+
+L_0 (``empty_loss``) and every L_{j} (``single_feature_loss``) are integrals
+over one uniform value and have closed forms (``relu_moments``);
+``loss_at_most_one_active`` weighs them by their probabilities.
 
 Features are independent: each is active with probability p and then uniform
 on [0, 1], so E[x] = p/2, E[x^2] = p/3 and Var x = p/3 - p^2/4. All functions
@@ -30,7 +43,6 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from .decomposition import relu_moments
 
 N2_CANDIDATES = ("feature 1 only", "feature 2 only", "antipodal pair")
 # n = 3, m = 2, features 1 and 2 of importance 1, feature 3 of relative importance r.
@@ -56,6 +68,69 @@ def _check_density(p: torch.Tensor) -> None:
 def _check_importance(importance: torch.Tensor, name: str) -> None:
     if (importance < 0).any() or not torch.isfinite(importance).all():
         raise ValueError(f"{name} must be a finite importance >= 0")
+
+
+def relu_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """E[ReLU(a u + c)^2] and E[u ReLU(a u + c)] for u ~ U[0, 1], elementwise.
+
+    ReLU(a u + c) is non-zero on one interval [s, t] of [0, 1]; on it the
+    integrands are polynomials in u. Differentiable in a and c: the interval's
+    moving end is where the integrand vanishes, so it adds nothing to the derivative.
+    """
+    small = a.abs() < 1e-12
+    a_safe = torch.where(small, torch.ones_like(a), a)
+    root = (-c / a_safe).clamp(0.0, 1.0)
+    s = torch.where(small, torch.zeros_like(a), torch.where(a > 0, root, torch.zeros_like(a)))
+    t = torch.where(small, (c > 0).to(a.dtype), torch.where(a > 0, torch.ones_like(a), root))
+    d1, d2, d3 = t - s, (t**2 - s**2) / 2, (t**3 - s**3) / 3
+    square = a * a * d3 + 2 * a * c * d2 + c * c * d1
+    first = a * d3 + c * d2
+    return square, first
+
+
+def polynomial_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """E[(a u + c)^2] and E[u (a u + c)] for u ~ U[0, 1] (the linear model's versions)."""
+    return a * a / 3 + a * c + c * c, a / 3 + c / 2
+
+
+def empty_loss(b: torch.Tensor, importance: torch.Tensor, activation: str) -> torch.Tensor:
+    """L_0 = sum_i I_i x'_i^2 when x = 0, i.e. sum_i I_i ReLU(b_i)^2 (or b_i^2): (I, n) -> (I,)."""
+    out = torch.relu(b) if activation == "relu" else b
+    return (importance * out**2).sum(dim=1)
+
+
+def single_feature_loss(W: torch.Tensor, b: torch.Tensor, importance: torch.Tensor, activation: str) -> torch.Tensor:
+    """L_{j} = E_u[loss | only feature j active, with value u ~ U[0, 1]]: (n_instances, n_features j).
+
+    W: (I, m, n); b, importance: (I, n). With x = u e_j, x'_i = act(u (W_i . W_j) + b_i):
+    feature j is reconstructed (its "feature benefit") while every other feature i sees
+    interference u W_i . W_j.
+    """
+    G = W.transpose(1, 2) @ W  # (I, n, n): G[k, i, j] = W_i . W_j
+    c = b[:, :, None].expand_as(G)  # bias of output i
+    moments = relu_moments if activation == "relu" else polynomial_moments
+    square, first = moments(G, c)  # E[x'_i^2], E[u x'_i] for each (i, j)
+    n = W.shape[2]
+    eye = torch.eye(n, dtype=W.dtype, device=W.device)
+    # (u - x'_j)^2 for the active feature, x'_i^2 for the others; E[u^2] = 1/3.
+    per_output = square + eye * (1.0 / 3 - 2 * first)
+    return (importance[:, :, None] * per_output).sum(dim=1)
+
+
+def loss_at_most_one_active(W: torch.Tensor, b: torch.Tensor, p: torch.Tensor, importance: torch.Tensor,
+                            activation: str) -> torch.Tensor:
+    """P(none active) L_0 + sum_j P(only j active) L_{j}, differentiable: (n_instances,).
+
+    W: (I, m, n); b, p (densities), importance: (I, n). The part of a toy model's
+    expected loss from samples with at most one active feature.
+    """
+    q = 1 - p
+    n = q.shape[1]
+    others = torch.stack([torch.cat([q[:, :j], q[:, j + 1:]], dim=1).prod(dim=1) for j in range(n)], dim=1)
+    none_active = q.prod(dim=1)  # (I,)
+    only_one = p * others  # (I, n): P(only j active), without dividing by q_j
+    loss = none_active * empty_loss(b, importance, activation)
+    return loss + (only_one * single_feature_loss(W, b, importance, activation)).sum(dim=1)
 
 
 def feature_variance(p) -> torch.Tensor:
@@ -115,7 +190,7 @@ def pair_loss(a, c, b_1, b_2, p, importance_1=1.0, importance_2=1.0) -> torch.Te
         only 2:   the same with the roles swapped
         both:     p^2 [I_1 E_v E_u (ReLU(a^2 u + b_1 - a c v) - u)^2 + (the same for 2)]
     Every inner expectation over one uniform value is in closed form
-    (decomposition.relu_moments); the outer one of the last line is a
+    (relu_moments); the outer one of the last line is a
     Gauss-Legendre quadrature, accurate to about 1e-7. Differentiable in a, c, b.
     """
     a, c, b_1, b_2 = (_tensor(v) for v in (a, c, b_1, b_2))

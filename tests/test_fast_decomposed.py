@@ -1,46 +1,10 @@
-"""decomposition: L = P(none) L_0 + sum_j P(only j) L_j + sampled rest, checked against sampling."""
+"""fast.decomposed: L = P(none) L_0 + sum_j P(only j) L_j + sampled rest, checked against sampling."""
 
 import pytest
 import torch
 
 from tms_tutorial import SparseFeatures, ToyModel, reconstruction_loss
-from tms_tutorial.decomposition import (
-    PatternSampler,
-    exact_part,
-    relu_moments,
-    sampled_part_gradients,
-    single_feature_loss,
-)
-
-
-def test_relu_moments_match_sampling():
-    a = torch.tensor([2.0, -1.5, 0.0, 0.7, -0.3, 1e-14, 0.0])
-    c = torch.tensor([-0.5, 0.8, 0.3, 0.1, -0.2, 0.4, -0.1])
-    u = torch.rand(1_000_000, 1, generator=torch.Generator().manual_seed(0))
-    square, first = relu_moments(a, c)
-    assert torch.allclose(square, (torch.relu(a * u + c) ** 2).mean(0), atol=2e-3)
-    assert torch.allclose(first, (u * torch.relu(a * u + c)).mean(0), atol=2e-3)
-
-
-def test_relu_moments_have_finite_gradients_everywhere():
-    a = torch.tensor([0.0, 1e-20, -2.0, 3.0], requires_grad=True)
-    c = torch.tensor([0.5, -0.5, 1.0, -4.0], requires_grad=True)
-    sum(relu_moments(a, c)).sum().backward()
-    assert torch.isfinite(a.grad).all() and torch.isfinite(c.grad).all()
-
-
-@pytest.mark.parametrize("activation", ["relu", "linear"])
-def test_single_feature_loss_matches_sampling(activation):
-    model = ToyModel(3, 2, n_instances=2, activation=activation, seed=1)
-    with torch.no_grad():
-        model.b.uniform_(-0.4, 0.4, generator=torch.Generator().manual_seed(2))
-    importance = torch.tensor([[1.0, 0.7, 0.2], [0.5, 1.0, 2.0]])
-    exact = single_feature_loss(model.W, model.b, importance, activation)
-    u = torch.rand(2, 400_000, 1, generator=torch.Generator().manual_seed(3))
-    for j in range(3):
-        x = u * torch.nn.functional.one_hot(torch.tensor(j), 3)  # only feature j active
-        sampled = reconstruction_loss(x, model(x), importance)
-        assert torch.allclose(exact[:, j], sampled, rtol=0.01, atol=1e-4)
+from tms_tutorial.fast.decomposed import PatternSampler, exact_part, sampled_part_gradients, stratified_part
 
 
 def make_model(activation):
@@ -66,7 +30,7 @@ def test_decomposed_estimate_is_unbiased_for_loss_and_gradient(activation):
         grads.append(torch.cat([(model.W.grad + grad_W).flatten(), (model.b.grad + grad_b).flatten()]))
     estimate, gradient = torch.stack(losses).mean(0), torch.stack(grads).mean(0)
 
-    x = features.sample(500_000, 4, rng=9)
+    x = features.sample(500_000, 4, rng=9)[0]
     model.zero_grad()
     plain = reconstruction_loss(x, model(x), importance)
     plain.sum().backward()
@@ -115,14 +79,12 @@ def test_too_many_features_for_patterns():
 
 def test_stratified_part_matches_a_large_plain_batch():
     """exact_part + stratified_part is the whole expected loss, also at low density."""
-    from tms_tutorial.decomposition import stratified_part
-
     features = SparseFeatures(3, torch.tensor([0.8, 0.2, 0.05]), torch.tensor([1.0, 0.7, 2.0]))
     model = ToyModel(3, 2, n_instances=3, seed=4)
     with torch.no_grad():
         model.b.copy_(torch.tensor([0.05, -0.1, 0.02]))
         total = exact_part(model, features) + stratified_part(model, features, 200_000, seed=1)
-        x = features.sample(1_000_000, 3, rng=2)
+        x = features.sample(1_000_000, 3, rng=2)[0]
         per_sample = ((model(x) - x) ** 2 * features.importance_matrix(3)[:, None, :]).sum(dim=2)
     mean, error = per_sample.mean(dim=1), per_sample.std(dim=1) / 1000
     assert (torch.abs(total - mean) < 5 * error + 1e-6).all(), (total, mean, error)

@@ -1,15 +1,12 @@
-"""The active-entry route: same distribution, same loss and gradients as the dense batch."""
-
-import sys
+"""fast.active: same distribution, same loss and gradients as the dense batch."""
 
 import numpy as np
 import pytest
 import torch
 
 from tms_tutorial import SparseFeatures, ToyModel, evaluate, reconstruction_loss, train
-from tms_tutorial.active import ActiveSampler, active_gradients, prefers_active
-
-train_module = sys.modules["tms_tutorial.train"]
+from tms_tutorial import fast
+from tms_tutorial.fast.active import ActiveSampler, active_gradients, prefers_active
 
 
 def dense_batch(rows, cols, values, n_group, batch_size, n_features):
@@ -79,8 +76,10 @@ def test_split_training_reaches_the_dense_routes_loss(monkeypatch):
     features = SparseFeatures(72, torch.tensor([0.5, 0.05, 0.02]), 0.97 ** torch.arange(72))
     assert prefers_active(features.probability(3).max(dim=1).values, 72, 12).tolist() == [False, True, True]
     split = ToyModel(72, 12, 3, seed=4)
+    assert fast.route(split, features) == "active"
     train(split, features, steps=1500, seed=1, progress=False)
-    monkeypatch.setattr(train_module, "prefers_active", lambda p_max, n, m: torch.zeros_like(p_max, dtype=bool))
+    monkeypatch.setattr(fast, "prefers_active", lambda p_max, n, m: torch.zeros_like(p_max, dtype=bool))
+    assert fast.route(ToyModel(72, 12, 3), features) == "dense"
     dense = ToyModel(72, 12, 3, seed=4)
     train(dense, features, steps=1500, seed=1, progress=False)
     split_loss, dense_loss = evaluate(split, features), evaluate(dense, features)

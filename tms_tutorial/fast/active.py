@@ -1,8 +1,7 @@
 """Training on sparse data by touching only its active entries.
 
 At density p a batch of B samples of n features holds about p B n non-zero
-entries. The dense way of training (tms_tutorial.models.ToyModel.
-accumulate_gradients) draws a uniform number for every entry and multiplies
+entries. The dense way of training (tms_tutorial.fast.dense) draws a uniform number for every entry and multiplies
 the mostly-zero batch through W; here the work on the input side scales with
 the number of active entries instead:
 
@@ -16,23 +15,29 @@ the number of active entries instead:
   of a few rows of G per sample (an embedding bag), and dL/dG = x^T g sums rows
   of the output gradient g by feature. dL/dW = W (dL/dG + dL/dG^T).
 
+``split_step`` trains a ToyModel whose sparse instances take this route
+and whose dense ones take tms_tutorial.fast.dense.
+
 The output side stays dense for the samples that hold an active feature:
 every feature's reconstruction is penalized on every sample. The all-zero
 samples, most of a sparse batch, share one output y = b, so their loss and
 dL/db are counted once and multiplied by how many there are. train sends an
 instance here when its densest feature is sparse enough that this is cheaper
 (see ``prefers_active``); the loss and its gradients are those of the same batch
-loss, so the objective is unchanged.
+loss, so the objective is unchanged (tests/test_fast.py).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..data import SparseFeatures, UniformStream, chunk_size
+from .dense import chunked_gradients
 
 
 def prefers_active(p_max: torch.Tensor, n_features: int, n_hidden: int) -> torch.Tensor:
@@ -170,3 +175,47 @@ def _stable_argsort(keys: torch.Tensor, bound: int) -> torch.Tensor:
     if bound <= 1 << 16:
         return torch.from_numpy(np.argsort(keys.numpy().astype(np.uint16), kind="stable"))
     return torch.sort(keys, stable=True)[1]
+
+
+def split_step(model, features: SparseFeatures, batch_size: int, seed: int, active: torch.Tensor
+               ) -> Callable[[bool], Optional[torch.Tensor]]:
+    """A training step of a ToyModel on the CPU: ``active`` instances (a bool mask) by their
+    active entries, the rest dense and chunked. Sets W.grad and b.grad; returns the loss if asked."""
+    importance = features.importance_matrix(model.n_instances).contiguous()
+    sparse_index = active.nonzero().squeeze(1)
+    dense_index = (~active).nonzero().squeeze(1)
+    probability = features.probability(model.n_instances)
+    sampler = ActiveSampler(probability[sparse_index], batch_size, seed)
+    group = max(1, (1 << 22) // (4 * batch_size * model.n_features))  # instances whose (B, n) output would be ~4 MB
+    if len(dense_index):
+        dense_features = SparseFeatures(model.n_features, probability[dense_index], importance[dense_index])
+        rng = UniformStream(seed)
+        buffer = torch.empty(len(dense_index), chunk_size(len(dense_index), model.n_features, batch_size),
+                             model.n_features)
+
+    def step(with_loss: bool) -> Optional[torch.Tensor]:
+        W, b = model.W.detach(), model.b.detach()
+        grad_W, grad_b = torch.empty_like(W), torch.empty_like(b)
+        loss = torch.zeros(model.n_instances) if with_loss else None
+        if len(dense_index):
+            dense_loss, grad_W[dense_index], grad_b[dense_index] = chunked_gradients(
+                W[dense_index], b[dense_index], dense_features, importance[dense_index], rng, buffer, batch_size,
+                model.activation, with_loss)
+            if with_loss:
+                loss[dense_index] = dense_loss
+        rows, cols, values = sampler.sample()
+        bounds = torch.searchsorted(rows, torch.arange(0, len(sparse_index) + 1) * batch_size).tolist()
+        for first in range(0, len(sparse_index), group):  # a few instances at a time, for the caches
+            last = min(first + group, len(sparse_index))
+            index, lo, hi = sparse_index[first:last], bounds[first], bounds[last]
+            group_loss, grad_W[index], grad_b[index] = active_gradients(
+                W[index], b[index], importance[index],
+                rows[lo:hi] - first * batch_size, cols[lo:hi] - first * model.n_features, values[lo:hi],
+                batch_size, model.activation, with_loss,
+            )
+            if with_loss:
+                loss[index] = group_loss
+        model.W.grad, model.b.grad = grad_W, grad_b
+        return loss
+
+    return step

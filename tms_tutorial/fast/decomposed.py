@@ -1,73 +1,31 @@
-"""The loss decomposed by which features are active (paper: "Mathematical Understanding").
+"""The decomposed loss: a ToyModel of a few features trained on closed forms plus strata.
+
+Paper section "Mathematical Understanding":
 
     L = P(no feature active) L_0 + sum_j P(only feature j active) L_{j}
         + E[loss of a sample; two or more features active]
 
-L_0 and every L_{j} are integrals over one uniform value u and have closed
-forms; only the last term needs sampling. For models with few features most
-samples have at most one active feature, so sampling just the rest gives an
-unbiased estimate of the same expected loss at a fraction of the cost, and
-with less noise. train uses it for ToyModels of up to MAX_FEATURES features:
-``exact_part`` (through autograd) plus ``sampled_part_gradients`` of the
-rows a ``PatternSampler`` draws.
+L_0 and every L_{j} have closed forms (tms_tutorial.theory); only the last
+term needs sampling. For models with few features most samples have at most
+one active feature, so sampling just the rest gives an unbiased estimate of
+the same expected loss at a fraction of the cost, and with less noise.
+``decomposed_step`` trains on it: ``exact_part`` (through autograd) plus
+``sampled_part_gradients`` of the rows a ``PatternSampler`` draws;
+``decomposed_loss`` evaluates a model the same way, every stratum sampled
+(``stratified_part``).
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 
-from .data import SparseFeatures, UniformStream
+from ..data import SparseFeatures, UniformStream
+from ..theory import loss_at_most_one_active
 
 MAX_FEATURES = 4  # sampling enumerates the 2^n activity patterns
-
-
-def relu_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """E[ReLU(a u + c)^2] and E[u ReLU(a u + c)] for u ~ U[0, 1], elementwise.
-
-    ReLU(a u + c) is non-zero on one interval [s, t] of [0, 1]; on it the
-    integrands are polynomials in u. Differentiable in a and c: the interval's
-    moving end is where the integrand vanishes, so it adds nothing to the derivative.
-    """
-    small = a.abs() < 1e-12
-    a_safe = torch.where(small, torch.ones_like(a), a)
-    root = (-c / a_safe).clamp(0.0, 1.0)
-    s = torch.where(small, torch.zeros_like(a), torch.where(a > 0, root, torch.zeros_like(a)))
-    t = torch.where(small, (c > 0).to(a.dtype), torch.where(a > 0, torch.ones_like(a), root))
-    d1, d2, d3 = t - s, (t**2 - s**2) / 2, (t**3 - s**3) / 3
-    square = a * a * d3 + 2 * a * c * d2 + c * c * d1
-    first = a * d3 + c * d2
-    return square, first
-
-
-def polynomial_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """E[(a u + c)^2] and E[u (a u + c)] for u ~ U[0, 1] (the linear model's versions)."""
-    return a * a / 3 + a * c + c * c, a / 3 + c / 2
-
-
-def empty_loss(b: torch.Tensor, importance: torch.Tensor, activation: str) -> torch.Tensor:
-    """L_0 = sum_i I_i x'_i^2 when x = 0, i.e. sum_i I_i ReLU(b_i)^2 (or b_i^2): (I, n) -> (I,)."""
-    out = torch.relu(b) if activation == "relu" else b
-    return (importance * out**2).sum(dim=1)
-
-
-def single_feature_loss(W: torch.Tensor, b: torch.Tensor, importance: torch.Tensor, activation: str) -> torch.Tensor:
-    """L_{j} = E_u[loss | only feature j active, with value u ~ U[0, 1]]: (n_instances, n_features j).
-
-    With x = u e_j, x'_i = act(u (W_i . W_j) + b_i): feature j is reconstructed
-    (its "feature benefit") while every other feature i sees interference u W_i . W_j.
-    """
-    G = W.transpose(1, 2) @ W  # (I, n, n): G[k, i, j] = W_i . W_j
-    c = b[:, :, None].expand_as(G)  # bias of output i
-    moments = relu_moments if activation == "relu" else polynomial_moments
-    square, first = moments(G, c)  # E[x'_i^2], E[u x'_i] for each (i, j)
-    n = W.shape[2]
-    eye = torch.eye(n, dtype=W.dtype, device=W.device)
-    # (u - x'_j)^2 for the active feature, x'_i^2 for the others; E[u^2] = 1/3.
-    per_output = square + eye * (1.0 / 3 - 2 * first)
-    return (importance[:, :, None] * per_output).sum(dim=1)
 
 
 def _patterns(n: int, device) -> torch.Tensor:
@@ -83,15 +41,11 @@ def _pattern_probability(features: SparseFeatures, n_instances: int, patterns: t
 
 
 def exact_part(model, features: SparseFeatures) -> torch.Tensor:
-    """P(none active) L_0 + sum_j P(only j active) L_{j}, differentiable: (n_instances,)."""
-    W, b = model.W, model.b
-    p = features.probability(model.n_instances, W.device)  # (I, n)
+    """P(none active) L_0 + sum_j P(only j active) L_{j} of a ToyModel, differentiable: (n_instances,)."""
+    W = model.W
+    p = features.probability(model.n_instances, W.device)
     importance = features.importance_matrix(model.n_instances, W.device)
-    q = 1 - p
-    none_active = q.prod(dim=1)  # (I,)
-    only_one = p * _prod_except(q)  # (I, n)
-    loss = none_active * empty_loss(b, importance, model.activation)
-    return loss + (only_one * single_feature_loss(W, b, importance, model.activation)).sum(dim=1)
+    return loss_at_most_one_active(W, model.b, p, importance, model.activation)
 
 
 class PatternSampler:
@@ -202,10 +156,24 @@ def _sum(t: torch.Tensor, dim: int) -> torch.Tensor:
     return total
 
 
-def _prod_except(q: torch.Tensor) -> torch.Tensor:
-    """prod over k != j of q_k for every j, without dividing: (I, n) -> (I, n)."""
-    n = q.shape[1]
-    out = torch.ones_like(q)
-    for j in range(n):
-        out[:, j] = torch.cat([q[:, :j], q[:, j + 1 :]], dim=1).prod(dim=1)
-    return out
+def decomposed_step(model, features: SparseFeatures, batch_size: int, seed: int
+                    ) -> Callable[[bool], Optional[torch.Tensor]]:
+    """A training step on the decomposed loss estimate: sets W.grad and b.grad, returns the estimate if asked."""
+    importance = features.importance_matrix(model.n_instances, model.W.device).contiguous()
+    sampler = PatternSampler(features, model.n_instances, batch_size, seed, importance.device)
+
+    def step(with_loss: bool) -> Optional[torch.Tensor]:
+        exact = exact_part(model, features)  # (I,)
+        exact.sum().backward()
+        sampled, grad_W, grad_b = sampled_part_gradients(model, importance, *sampler.sample(), batch_size)
+        model.W.grad.add_(grad_W)
+        model.b.grad.add_(grad_b)
+        return (exact.detach() + sampled) if with_loss else None
+
+    return step
+
+
+@torch.no_grad()
+def decomposed_loss(model, features: SparseFeatures, samples: int, seed: int) -> torch.Tensor:
+    """The expected loss: exact_part plus stratified_part with ``samples`` draws per stratum: (n_instances,)."""
+    return exact_part(model, features) + stratified_part(model, features, samples, seed)

@@ -1,0 +1,13 @@
+"""The models of the book, one file per family; each owns its loss (see base.py).
+
+To add a model: subclass InstanceModel (define hidden and readout, or override
+loss), or write any nn.Module with n_instances, n_features and
+loss(x, target, importance) -> (n_instances,); train needs nothing more.
+"""
+
+from .base import InstanceModel, reconstruction_loss
+from .computation import ComputationModel
+from .neuron import NeuronModel
+from .toy import ToyModel
+
+__all__ = ["InstanceModel", "ToyModel", "NeuronModel", "ComputationModel", "reconstruction_loss"]

@@ -1,0 +1,89 @@
+"""What every model of the book shares: instances side by side, and a loss it owns.
+
+A model holds n_instances independent models in one module (the instance
+dimension first), so that a whole sweep trains as one batched computation.
+It maps x (n_instances, batch, n_features) through a hidden layer h to an
+output, and its ``loss(x, target, importance)`` returns one number per
+instance: the importance-weighted squared error of the output against the
+target, plus the model's own penalty (here an optional L1 term on h, the
+paper's "strategic picture" experiment). The trainer needs nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .._checks import check_positive_int
+
+
+def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+    """Per-instance loss L = mean over the batch of sum_i I_i (x_i - x'_i)^2.
+
+    x (the target), x_hat (the output): (n_instances, batch, n_features);
+    importance: (n_instances, n_features). Returns: (n_instances,).
+    """
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x and x_hat must have the same shape; got {tuple(x.shape)} and {tuple(x_hat.shape)}")
+    if importance.shape != (x.shape[0], x.shape[2]):
+        raise ValueError(
+            f"importance must have shape (n_instances, n_features) = {(x.shape[0], x.shape[2])}; "
+            f"got {tuple(importance.shape)}"
+        )
+    return torch.einsum("ibn,in->i", (x - x_hat) ** 2, importance) / x.shape[1]
+
+
+def xavier_normal(generator: torch.Generator, n_instances: int, rows: int, cols: int) -> torch.Tensor:
+    """Xavier-normal init of n_instances (rows x cols) matrices: std sqrt(2 / (rows + cols))."""
+    return torch.randn(n_instances, rows, cols, generator=generator) * math.sqrt(2.0 / (rows + cols))
+
+
+class InstanceModel(nn.Module):
+    """Base of the book's models: sizes, input checks, and loss = weighted error + L1 penalty on h.
+
+    Subclasses define ``hidden(x) -> h`` (n_instances, batch, n_hidden) and
+    ``readout(h) -> output`` (n_instances, batch, n_features).
+    """
+
+    def __init__(self, n_features: int, n_hidden: int, n_instances: int, l1_coefficient: float = 0.0) -> None:
+        super().__init__()
+        self.n_features = check_positive_int(n_features, "n_features")
+        self.n_hidden = check_positive_int(n_hidden, "n_hidden")
+        self.n_instances = check_positive_int(n_instances, "n_instances")
+        if isinstance(l1_coefficient, bool) or not isinstance(l1_coefficient, (int, float)) \
+                or not math.isfinite(l1_coefficient) or l1_coefficient < 0:
+            raise ValueError(f"l1_coefficient must be a finite number >= 0; got {l1_coefficient!r}")
+        self.l1_coefficient = float(l1_coefficient)
+
+    def extra_repr(self) -> str:
+        penalty = f", l1_coefficient={self.l1_coefficient:g}" if self.l1_coefficient else ""
+        return f"n_features={self.n_features}, n_hidden={self.n_hidden}, n_instances={self.n_instances}{penalty}"
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[0] != self.n_instances or x.shape[2] != self.n_features:
+            raise ValueError(
+                f"x must have shape (n_instances={self.n_instances}, batch, "
+                f"n_features={self.n_features}); got {tuple(x.shape)}"
+            )
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (n_instances, batch, n_features) -> output: (n_instances, batch, n_features)."""
+        self.check_input(x)
+        return self.readout(self.hidden(x))
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of sum_i I_i (target_i - output_i)^2 + l1_coefficient ||h||_1: (n_instances,)."""
+        self.check_input(x)
+        h = self.hidden(x)
+        loss = reconstruction_loss(target, self.readout(h), importance)
+        if self.l1_coefficient:
+            loss = loss + self.l1_coefficient * h.abs().sum(dim=2).mean(dim=1)
+        return loss

@@ -1,0 +1,44 @@
+"""The absolute-value model: computing a function while in superposition.
+
+Paper section "Computation in Superposition": inputs x_i of either sign
+(tms_tutorial.data.SignedFeatures), target y = |x|, and
+h = ReLU(W_1 x), y' = ReLU(W_2 h + b), trained on the importance-weighted
+squared error. One way to compute |x| is a pair of neurons per feature,
+ReLU(x) + ReLU(-x).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import InstanceModel, xavier_normal
+
+
+class ComputationModel(InstanceModel):
+    """n_instances independent models h = ReLU(W1 x), y' = ReLU(W2 h + b).
+
+    Args: n_features, n_hidden (the neurons), n_instances, seed,
+    l1_coefficient (lambda of lambda ||h||_1, default 0).
+
+    Parameters:
+        W1: (n_instances, n_hidden, n_features), the neurons' input weights.
+        W2: (n_instances, n_features, n_hidden), the output weights.
+        b: (n_instances, n_features).
+    """
+
+    def __init__(self, n_features: int, n_hidden: int, n_instances: int = 1, seed: int = 0,
+                 l1_coefficient: float = 0.0) -> None:
+        super().__init__(n_features, n_hidden, n_instances, l1_coefficient)
+        generator = torch.Generator().manual_seed(seed)
+        self.W1 = nn.Parameter(xavier_normal(generator, n_instances, n_hidden, n_features))  # (I, m, n)
+        self.W2 = nn.Parameter(xavier_normal(generator, n_instances, n_features, n_hidden))  # (I, n, m)
+        self.b = nn.Parameter(torch.zeros(n_instances, n_features))  # (I, n)
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """h = ReLU(W1 x): (n_instances, batch, n_features) -> (n_instances, batch, n_hidden)."""
+        return torch.relu(torch.bmm(x, self.W1.transpose(1, 2)))
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        """y' = ReLU(W2 h + b): (n_instances, batch, n_hidden) -> (n_instances, batch, n_features)."""
+        return torch.relu(torch.baddbmm(self.b[:, None, :], h, self.W2.transpose(1, 2)))
