@@ -34,3 +34,20 @@ def test_chapter_starts_with_a_guarded_install_of_the_configured_repository(path
 
 def test_readme_installs_from_the_configured_repository():
     assert f'pip install "git+{URL}"' in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.name)
+def test_chapters_use_public_names_and_hide_their_plotting_code(path):
+    """A chapter imports the library's public names, defines no library code, and reads as prose and figures."""
+    import re
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        source = cell.source
+        assert not re.search(r"tms_tutorial\.(fast|_\w+)|import _\w+|\.\b_[a-z]\w*\(", source), source[:200]
+        assert not re.search(r"^class ", source, re.MULTILINE), "a chapter defines no classes"
+        draws = re.search(r"\b(plt|ax|fig|plotting)\.|explorer\(", source)
+        if draws:
+            assert "hide-input" in cell.metadata.get("tags", []), f"plotting cell shown to readers: {source[:120]!r}"

@@ -150,3 +150,27 @@ def test_canonical_orientation_undoes_rotations_and_reflections():
         metrics.canonical_orientation(torch.zeros(1, 3, 4))
     with pytest.raises(ValueError, match="anchor"):
         metrics.canonical_orientation(pentagon[None], anchor=5)
+
+
+def test_count_superposed_on_a_pentagon_and_orthogonal_features():
+    W = torch.cat([polygon(5), torch.cat([torch.eye(2), torch.zeros(2, 3)], dim=1)[None]])
+    represented, superposed = metrics.count_superposed(W)
+    assert represented.tolist() == [5, 2]
+    assert superposed.tolist() == [5, 0]
+
+
+def test_pair_cosines():
+    W = torch.tensor([[[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]]])
+    assert torch.allclose(metrics.pair_cosines(W, [(0, 1), (0, 2), (2, 3)]), torch.tensor([[-1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="pairs"):
+        metrics.pair_cosines(W, [(0, 4)])
+
+
+def test_neighbour_angle_is_72_degrees_in_a_regular_pentagon():
+    W = polygon(5)
+    assert metrics.neighbour_angle(W, feature=2).item() == pytest.approx(72.0, abs=1e-3)
+    dropped = W.clone()
+    dropped[0, :, 0] = 0
+    assert torch.isnan(metrics.neighbour_angle(dropped, feature=0)).all()
+    with pytest.raises(ValueError, match="feature"):
+        metrics.neighbour_angle(W, feature=5)

@@ -86,3 +86,45 @@ def test_dimensionality_figure_plots_every_feature():
     with pytest.raises(ValueError, match="inverse_density"):
         plotting.plot_dimensionality([1.0], W)
     plt.close(fig)
+
+
+def test_n2_point_shows_the_weights_and_the_candidates():
+    fig = plotting.plot_n2_point([1.0, -1.0], [0.0, 0.0], "antipodal pair", [0.03, 0.03, 0.003], 0.0028, 0.0029,
+                                 "antipodal pair", title="p = 0.1")
+    bars = [patch.get_height() for patch in fig.axes[1].patches]
+    assert np.allclose(bars, [0.03, 0.03, 0.003, 0.0028])
+    plt.close(fig)
+    with pytest.raises(ValueError, match="candidate_losses"):
+        plotting.plot_n2_point([1.0, -1.0], [0.0, 0.0], "x", [0.1, 0.2], 0.1, 0.1, "x")
+
+
+def test_phase_cut_draws_every_curve_and_both_weights():
+    p = torch.logspace(-1, 0, 5)
+    fig = plotting.plot_phase_cut(p, {"a": (p, "red", "-"), "b": (p ** 2, "blue", "--")}, p / 2, torch.ones(5, 2),
+                                  crossings=[(0.3, "-")])
+    top, bottom = fig.axes
+    assert [t.get_text() for t in top.get_legend().get_texts()] == ["a", "b", "learned (best of fits)"]
+    assert len(bottom.get_lines()) == 3  # |W_1|, |W_2| and the crossing
+    plt.close(fig)
+    with pytest.raises(ValueError, match="learned_weights"):
+        plotting.plot_phase_cut(p, {}, p, torch.ones(4, 2))
+
+
+def test_branch_losses_draw_each_branch_only_where_it_exists():
+    x = torch.tensor([0.1, 0.2, 0.4])
+    fig = plotting.plot_branch_losses(x, {"kept": (torch.tensor([1.0, 2.0, 3.0]), [True, False, True], "red")},
+                                      xlabel="x")
+    assert np.allclose(fig.axes[0].get_lines()[0].get_xdata(), [0.1, 0.4])
+    plt.close(fig)
+
+
+def test_gram_and_pair_collapse_figures():
+    fig = plotting.plot_gram(torch.eye(3)[:2], groups=[("A", 0, 1), ("B", 2, 2)])
+    assert np.allclose(fig.axes[0].get_images()[0].get_array(), torch.eye(3)[:2].T @ torch.eye(3)[:2])
+    plt.close(fig)
+    fig = plotting.plot_pair_collapse(torch.tensor([0.01, 0.1, 1.0]), torch.zeros(3, 2), torch.tensor([0, 1, 2]),
+                                      reference=[(0.05, 0.15, 1)])
+    assert len(fig.axes[0].get_lines()) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="cosines"):
+        plotting.plot_pair_collapse(torch.tensor([0.1]), torch.zeros(2, 2), torch.tensor([0]))

@@ -214,3 +214,43 @@ def test_single_feature_loss_matches_sampling(activation):
         x = u * torch.nn.functional.one_hot(torch.tensor(j), 3)  # only feature j active
         sampled = reconstruction_loss(x, model(x), importance)
         assert torch.allclose(exact[:, j], sampled, rtol=0.01, atol=1e-4)
+
+
+def test_benefit_and_interference_add_up_to_the_single_feature_loss():
+    model = ToyModel(4, 2, n_instances=2, seed=3)
+    with torch.no_grad():
+        model.b.uniform_(-0.3, 0.3, generator=torch.Generator().manual_seed(1))
+    importance = torch.tensor([[1.0, 0.5, 0.3, 2.0], [1.0, 1.0, 1.0, 1.0]])
+    W, b = model.W.detach(), model.b.detach()
+    benefit, interference = T.benefit_and_interference(W, b, importance)
+    assert torch.allclose(benefit + interference, single_feature_loss(W, b, importance, "relu"), atol=1e-6)
+    # a feature with no direction and no bias: benefit I_j / 3 (its whole variance around 0), no interference
+    W[0, :, 0] = 0
+    benefit, interference = T.benefit_and_interference(W, torch.zeros(2, 4), importance)
+    assert benefit[0, 0].item() == pytest.approx(1 / 3) and interference[0, 0].item() == pytest.approx(0.0)
+
+
+def test_classify_n5_on_hand_made_weights():
+    angles = torch.arange(5) * 2 * math.pi / 5
+    pentagon = torch.stack([angles.cos(), angles.sin()])
+    two_digons = torch.tensor([[0.0, 1, -1, 0, 0], [0, 0, 0, 1, -1]])
+    four_apart = torch.tensor([[0.0, 1, 0, -1, 0.7], [0, 0, 1, 0, 0.7]])  # four learned, one pair and two apart
+    names = T.classify_n5(torch.stack([pentagon, two_digons, rotation(0.7) @ two_digons, four_apart]))
+    assert names.tolist() == ["pentagon", "two digons", "two digons", "other"]
+    with pytest.raises(ValueError, match="n = 5"):
+        T.classify_n5(torch.zeros(2, 4))
+
+
+def test_loss_by_active_features_matches_the_closed_forms():
+    """The sampled terms L_0, L_{j} of a trained-looking model agree with theory's closed forms."""
+    from tms_tutorial import loss_by_active_features
+
+    features = SparseFeatures(4, 0.1, torch.tensor([1.0, 0.7, 0.5, 0.3]))
+    model = ToyModel(4, 2, seed=2)
+    with torch.no_grad():
+        model.b.copy_(torch.tensor([[0.1, -0.2, 0.05, -0.1]]))
+    mean, error = loss_by_active_features(model, features, samples=1_000_000, seed=3)
+    importance = features.importance_matrix(1)
+    W, b = model.W.detach(), model.b.detach()
+    exact = torch.cat([T.empty_loss(b, importance, "relu")[:, None], single_feature_loss(W, b, importance, "relu")], 1)
+    assert (torch.abs(mean - exact) < 5 * error + 1e-7).all(), (mean, exact, error)

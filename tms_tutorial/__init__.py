@@ -3,9 +3,9 @@
 Elhage et al., Transformer Circuits Thread, 2022.
 """
 
-from . import metrics, plotting, theory, widgets
+from . import metrics, plotting, sweeps, theory, widgets
 from .data import SetFeatures, SignedFeatures, SparseFeatures
-from .evaluation import best_of, evaluate, sampled_loss
+from .evaluation import best_of, evaluate, loss_by_active_features, sampled_loss
 from .models import ComputationModel, NeuronModel, ToyModel, reconstruction_loss
 from .train import History, NonFiniteLossError, train
 
@@ -21,10 +21,12 @@ __all__ = [
     "train",
     "evaluate",
     "sampled_loss",
+    "loss_by_active_features",
     "best_of",
     "reconstruction_loss",
     "metrics",
     "plotting",
+    "sweeps",
     "theory",
     "widgets",
 ]

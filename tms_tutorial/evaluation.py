@@ -53,6 +53,36 @@ def sampled_loss(model: nn.Module, features, samples: int = 1_000_000, seed: int
     return means.mean(dim=0).cpu(), (means.std(dim=0) / chunks ** 0.5).cpu()
 
 
+@torch.no_grad()
+def loss_by_active_features(model: nn.Module, features, samples: int = 1_000_000, seed: int = 0
+                            ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss of the samples with no active feature, and with only feature j active, by sampling.
+
+    Paper section "Mathematical Understanding": the terms L_0 and L_{j} of the
+    decomposition, to compare with tms_tutorial.theory's closed forms. Each
+    sample's loss is sum_i I_i (target_i - output_i)^2 (the model's penalty, if
+    any, is not included). Returns (mean, standard error), each (n_instances,
+    1 + n_features): column 0 for no active feature, column 1 + j for only j.
+    """
+    check_positive_int(samples, "samples")
+    _check_pair(model, features)
+    device = next(model.parameters()).device
+    x, target = features.sample(samples, model.n_instances, rng=UniformStream(seed, device))
+    importance = features.importance_matrix(model.n_instances, device)
+    per_sample = ((target - model(x)) ** 2 * importance[:, None, :]).sum(dim=2)  # (I, S)
+    active = x != 0
+    count = active.sum(dim=2)
+    groups = [count == 0] + [(count == 1) & active[:, :, j] for j in range(model.n_features)]
+    means, errors = [], []
+    for group in groups:  # (I, S) masks
+        size = group.sum(dim=1).double()
+        mean = (per_sample * group).sum(dim=1) / size
+        variance = ((per_sample - mean[:, None]) ** 2 * group).sum(dim=1) / (size - 1)
+        means.append(mean)
+        errors.append((variance / size).sqrt())
+    return torch.stack(means, dim=1).cpu(), torch.stack(errors, dim=1).cpu()
+
+
 def best_of(loss: torch.Tensor, restarts: int) -> torch.Tensor:
     """Index of the lowest-loss instance in each run of ``restarts`` consecutive instances.
 

@@ -67,6 +67,45 @@ def dimensions_per_feature(W) -> torch.Tensor:
     return W.shape[1] / (W**2).sum(dim=(1, 2))
 
 
+def count_superposed(W, min_norm: float = 0.5, threshold: float = 0.1):
+    """Per instance, (features represented, of those the superposed): two (n_instances,) integer tensors.
+
+    Represented: ‖W_i‖ > min_norm. Superposed: represented and
+    superposition(W)_i = sum_{j≠i} (Ŵ_i·W_j)^2 > threshold.
+    """
+    W = check_weights(W)
+    represented = feature_norms(W) > min_norm
+    superposed = represented & (superposition(W) > threshold)
+    return represented.sum(dim=1), superposed.sum(dim=1)
+
+
+def pair_cosines(W, pairs) -> torch.Tensor:
+    """cos(W_i, W_j) for each pair (i, j) in ``pairs``: (n_instances, len(pairs)); 0 for a zero column."""
+    W = check_weights(W)
+    unit = _unit_columns(W)
+    index = torch.as_tensor(pairs, dtype=torch.long).reshape(-1, 2)
+    if index.numel() and (index.min() < 0 or index.max() >= W.shape[2]):
+        raise ValueError(f"pairs must hold feature indices in [0, {W.shape[2]}); got {pairs!r}")
+    return (unit[:, :, index[:, 0]] * unit[:, :, index[:, 1]]).sum(dim=1)
+
+
+def neighbour_angle(W, feature: int = 0, min_norm: float = 0.5) -> torch.Tensor:
+    """Angle in degrees between feature's direction and the nearest other learned feature's: (n_instances,).
+
+    Learned: ‖W_i‖ >= min_norm. 72 for a regular pentagon's vertex; NaN where
+    the feature itself, or every other one, is not learned.
+    """
+    W = check_weights(W)
+    if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < W.shape[2]:
+        raise ValueError(f"feature must be a feature index in [0, {W.shape[2]}); got {feature!r}")
+    cosines = (_unit_columns(W)[:, :, feature:feature + 1] * _unit_columns(W)).sum(dim=1).clamp(-1, 1)  # (I, n)
+    learned = feature_norms(W) >= min_norm
+    others = learned.clone()
+    others[:, feature] = False
+    angles = torch.rad2deg(torch.acos(cosines)).masked_fill(~others, float("inf")).min(dim=1).values
+    return torch.where(learned[:, feature] & others.any(dim=1), angles, torch.full_like(angles, float("nan")))
+
+
 # Feature dimensionalities of the paper's uniform polytopes (row "Feature dimensionality").
 POLYTOPE_DIMENSIONALITY = {
     "dedicated dimension": 1.0,

@@ -6,7 +6,7 @@ state; the widgets call these to draw each frame.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -315,5 +315,153 @@ def plot_dimensionality(inverse_density, W, panel_size: float = 4.2) -> Figure:
     right.set_ylim(-0.05, 1.1)
     right.set_xlabel("1 / (1 - S)")
     right.set_ylabel("feature dimensionality  D_i")
+    fig.tight_layout()
+    return fig
+
+
+def plot_n2_point(w, b, learned: str, candidate_losses, tuned_pair_loss: float, learned_loss: float,
+                  predicted: str, title: str = "") -> Figure:
+    """One point of the n = 2, m = 1 phase diagram: the learned solution beside the candidates' losses.
+
+    Left: the two learned weights W_1, W_2 on the model's single axis, with the
+    biases and the solution's name (learned). Right: the closed-form losses of
+    theory.N2_CANDIDATES (candidate_losses, 3 values), the tuned pair's loss
+    (hatched) and the learned model's loss (dashed line); predicted names the
+    theory's winner.
+    """
+    w = np.asarray(torch.as_tensor(w, dtype=torch.float32)).reshape(-1)
+    b = np.asarray(torch.as_tensor(b, dtype=torch.float32)).reshape(-1)
+    losses = np.asarray(torch.as_tensor(candidate_losses, dtype=torch.float64)).reshape(-1)
+    if w.shape != (2,) or b.shape != (2,) or losses.shape != (3,):
+        raise ValueError(f"w and b must hold 2 values and candidate_losses 3; got {w.shape}, {b.shape}, {losses.shape}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.5, 2.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    left.axhline(0, color="0.8", lw=1)
+    for f, (value, colour) in enumerate(zip(w, PHASE_COLORS[:2])):
+        level = 0.12 * (1 - 2 * f)
+        left.annotate("", xy=(value, level), xytext=(0, level), arrowprops=dict(arrowstyle="->", color=colour, lw=2))
+        left.text(value, 0.22 * (1 - 2 * f), f"W_{f + 1} = {value:.2f}", color=colour, ha="center", fontsize=8)
+    left.set_xlim(-1.4, 1.4)
+    left.set_ylim(-0.4, 0.4)
+    left.set_yticks([])
+    biases = ", ".join(f"{value:.2f}" for value in b.tolist()).replace("-0.00", "0.00")
+    left.set_title(f"learned: {learned}  b = [{biases}]", fontsize=8)
+    right.bar([0, 1, 2], losses, color=PHASE_COLORS[:3])
+    right.bar([2.3], [tuned_pair_loss], width=0.25, color="white", edgecolor=PHASE_COLORS[2], hatch="//")
+    right.axhline(learned_loss, color="black", lw=1, ls="--")
+    right.set_xticks([0, 1, 2], ["feat. 1\nonly", "feat. 2\nonly", "pair"], fontsize=8)
+    right.set_title(f"theory: {predicted}; dashed: learned loss", fontsize=8)
+    right.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_phase_cut(densities, curves: dict, learned_loss, learned_weights, crossings=(), title: str = "") -> Figure:
+    """A cut through a phase diagram at one relative importance, density falling to the right.
+
+    Top (log scale): expected loss against density for each of ``curves``
+    ({label: (values, colour, line style)}) and the learned models' losses (dots).
+    Bottom: the learned |W_1| and |W_2|. crossings: densities marked on both
+    panels, as (density, line style) pairs.
+    """
+    densities = np.asarray(torch.as_tensor(densities), dtype=float)
+    weights = np.abs(np.asarray(torch.as_tensor(learned_weights), dtype=float))
+    if weights.shape != (len(densities), 2):
+        raise ValueError(f"learned_weights must have shape (len(densities), 2); got {weights.shape}")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6), sharex=True)
+    for label, (values, colour, style) in curves.items():
+        top.plot(densities, np.asarray(torch.as_tensor(values), dtype=float), style, label=label, color=colour)
+    top.plot(densities, np.asarray(torch.as_tensor(learned_loss), dtype=float), "k.", label="learned (best of fits)")
+    top.set_ylabel("expected loss")
+    top.set_yscale("log")
+    top.legend(fontsize=8)
+    for f in range(2):
+        bottom.plot(densities, weights[:, f], "o-", ms=3, label=f"|W_{f + 1}| (feature {f + 1})", color=PHASE_COLORS[f])
+    bottom.set_ylabel("learned weight")
+    bottom.set_xlabel("feature density 1 - S")
+    bottom.legend(fontsize=8)
+    for ax in (top, bottom):
+        for density, style in crossings:
+            ax.axvline(density, color="0.5", lw=0.8, ls=style)
+        ax.set_xscale("log")
+    bottom.set_xlim(densities.max() * 1.05, densities.min() * 0.95)  # sparser to the right, as in the diagrams
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_branch_losses(x, branches: dict, xlabel: str, ylabel: str = "loss", title: str = "") -> Figure:
+    """Losses of competing solutions along a sweep, each drawn only where it exists.
+
+    branches: {label: (losses, mask, colour)}, losses and mask of len(x); a branch
+    is drawn at the points where mask is True (e.g. where it kept its shape).
+    """
+    x = np.asarray(torch.as_tensor(x), dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for label, (losses, mask, colour) in branches.items():
+        losses, mask = np.asarray(torch.as_tensor(losses), dtype=float), np.asarray(mask, dtype=bool)
+        if losses.shape != x.shape or mask.shape != x.shape:
+            raise ValueError(f"branch {label!r}: losses and mask must have shape {x.shape}")
+        ax.plot(x[mask], losses[mask], "o-", color=colour, ms=4, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gram(W, title: str = "", groups: Optional[Sequence[Tuple[str, int, int]]] = None,
+              size: float = 3.6) -> Figure:
+    """W^T W of one model as a heat map (red positive, blue negative), W: (m, n) or (1, m, n).
+
+    groups: optional (label, first, last) feature ranges named on the axes, e.g. sets of features.
+    """
+    W = check_weights(W if torch.as_tensor(W).dim() == 3 else torch.as_tensor(W)[None])[0]
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow((W.T @ W).numpy(), cmap=WTW_CMAP, vmin=-1, vmax=1)
+    ax.set_title(title, fontsize=10)
+    if groups:
+        centres = [(first + last) / 2 for _, first, last in groups]
+        ax.set_xticks(centres, [label for label, _, _ in groups])
+        ax.set_yticks(centres, [label for label, _, _ in groups], rotation=90, va="center")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pair_collapse(densities, cosines, collapsed, reference=(), colors: Optional[Sequence] = None) -> Figure:
+    """Correlated pairs collapsing onto their principal component as density grows.
+
+    Left: the cosine within each pair against density (cosines: (len(densities), pairs)).
+    Right: how many pairs have collapsed (collapsed: (len(densities),)), beside
+    reference ranges (low, high, count) drawn as grey bands (e.g. the paper's).
+    """
+    densities = np.asarray(torch.as_tensor(densities), dtype=float)
+    cosines = np.asarray(torch.as_tensor(cosines), dtype=float)
+    collapsed = np.asarray(torch.as_tensor(collapsed))
+    if cosines.ndim != 2 or cosines.shape[0] != len(densities) or collapsed.shape != densities.shape:
+        raise ValueError("cosines must be (len(densities), pairs) and collapsed (len(densities),)")
+    colors = list(colors) if colors is not None else [PHASE_COLORS[s % len(PHASE_COLORS)] for s in range(cosines.shape[1])]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1.2, 1]})
+    for s in range(cosines.shape[1]):
+        left.plot(densities, cosines[:, s], "o-", ms=3, color=colors[s], label=f"pair {s}")
+    left.set_xscale("log")
+    left.set_xlabel("density 1 - S")
+    left.set_ylabel("cosine within the pair")
+    left.legend(frameon=False, fontsize=8)
+    for low, high, count in reference:
+        right.fill_between([low, high], count - 0.25, count + 0.25, color="0.85", lw=0)
+    right.step(densities, collapsed, where="mid", color="black")
+    right.plot(densities, collapsed, "o", color="black", ms=3)
+    right.set_xscale("log")
+    right.set_yticks(range(cosines.shape[1] + 1))
+    right.set_xlabel("density 1 - S")
+    right.set_ylabel("pairs collapsed")
+    right.set_title("black: ours; grey: the paper's ranges" if reference else "", fontsize=9)
     fig.tight_layout()
     return fig

@@ -117,6 +117,22 @@ def single_feature_loss(W: torch.Tensor, b: torch.Tensor, importance: torch.Tens
     return (importance[:, :, None] * per_output).sum(dim=1)
 
 
+def benefit_and_interference(W: torch.Tensor, b: torch.Tensor, importance: torch.Tensor,
+                             activation: str = "relu") -> Tuple[torch.Tensor, torch.Tensor]:
+    """L_{j} split in two, each (n_instances, n_features j): feature benefit and interference.
+
+    benefit_j = I_j E_u[(x'_j - u)^2], the error on the active feature itself;
+    interference_j = sum_{i != j} I_i E_u[x'_i^2], what the other outputs pay
+    for it. Their sum is single_feature_loss. W: (I, m, n); b, importance: (I, n).
+    """
+    G = W.transpose(1, 2) @ W
+    moments = relu_moments if activation == "relu" else polynomial_moments
+    square, first = moments(G, b[:, :, None].expand_as(G))  # [k, i, j]: output i when only j is active
+    diagonal = torch.diagonal(square, dim1=1, dim2=2) - 2 * torch.diagonal(first, dim1=1, dim2=2) + 1.0 / 3
+    eye = torch.eye(W.shape[2], dtype=W.dtype, device=W.device)
+    return importance * diagonal, (importance[:, :, None] * square * (1 - eye)).sum(dim=1)
+
+
 def loss_at_most_one_active(W: torch.Tensor, b: torch.Tensor, p: torch.Tensor, importance: torch.Tensor,
                             activation: str) -> torch.Tensor:
     """P(none active) L_0 + sum_j P(only j active) L_{j}, differentiable: (n_instances,).
@@ -355,4 +371,31 @@ def classify_n3(W, threshold: float = 0.5, cosine: float = 0.9) -> np.ndarray:
             names[k] = N3_CANDIDATES[0] if kept == [0, 1] else N3_CANDIDATES[1]
         elif len(kept) == 3 and len(pairs) == 1:
             names[k] = N3_CANDIDATES[3] if pairs[0] == (0, 1) else N3_CANDIDATES[2]
+    return names.reshape(tuple(W.shape[:-2]))
+
+
+N5_SHAPES = ("pentagon", "two digons")
+
+
+def classify_n5(W, min_norm: float = 0.5, cosine: float = 0.95) -> np.ndarray:
+    """Name each learned n = 5, m = 2 solution: "pentagon", "two digons" or "other".
+
+    W: (..., 2, 5). A pentagon: all five features represented (|W_i| > min_norm).
+    Two digons: four represented, in two antipodal pairs (cosine below -cosine),
+    the fifth dropped (section "Non-Uniform Superposition").
+    """
+    W = _tensor(W)
+    if W.shape[-2:] != (2, 5):
+        raise ValueError(f"W must have shape (..., 2, 5) for n = 5, m = 2; got {tuple(W.shape)}")
+    flat = W.reshape(-1, 2, 5)
+    names = np.full(flat.shape[0], "other", dtype=object)
+    for k, Wk in enumerate(flat):
+        norms = Wk.norm(dim=0)
+        kept = (norms > min_norm).nonzero().squeeze(1)
+        if len(kept) == 5:
+            names[k] = N5_SHAPES[0]
+        elif len(kept) == 4:
+            unit = Wk[:, kept] / norms[kept]
+            if ((unit.T @ unit < -cosine).sum(dim=1) == 1).all():
+                names[k] = N5_SHAPES[1]
     return names.reshape(tuple(W.shape[:-2]))

@@ -1,0 +1,38 @@
+"""sweeps: grids laid out along the instances, and reading off what each grid point learned."""
+
+import numpy as np
+import pytest
+import torch
+
+from tms_tutorial import sweeps
+
+
+def test_phase_grid_features_lay_out_density_then_importance_then_fits():
+    features = sweeps.phase_grid_features(3, [1.0, 0.1], [0.5, 2.0, 4.0], fits=2)
+    p = features.probability(12)
+    importance = features.importance_matrix(12)
+    k = (1 * 3 + 2) * 2 + 1  # density 0.1, importance 4.0, second fit
+    assert torch.allclose(p[k], torch.full((3,), 0.1))
+    assert importance[k].tolist() == [1.0, 1.0, 4.0]
+    assert torch.equal(p[0], p[1]) and torch.equal(importance[0], importance[1])  # fits of one point agree
+
+
+def test_learned_phases_best_majority_and_share():
+    candidates = ("a", "b")
+    # point 0: best fit says "b", the rest mostly "a"; point 1: the highest-loss fit is dropped before voting
+    names = np.array(["a", "b", "a", "a", "b", "b", "a", "a"])
+    losses = torch.tensor([0.3, 0.1, 0.2, 0.4, 0.2, 0.1, 0.9, 0.8])
+    best, majority, share = sweeps.learned_phases(names, losses, (1, 2), candidates)
+    assert best.tolist() == [[1, 1]]
+    assert majority.tolist() == [[0, 1]]  # point 1 keeps b, b, a after dropping the 0.9 fit
+    assert np.allclose(share, [[2 / 3, 2 / 3]])
+    with pytest.raises(ValueError, match="multiple"):
+        sweeps.learned_phases(names[:7], losses[:7], (1, 2), candidates)
+
+
+def test_fit_feature_sets_keeps_anticorrelated_pairs_antipodal():
+    W = sweeps.fit_feature_sets(4, 2, [0.02], fits=2, steps=4000, anticorrelated=[[0, 1], [2, 3]],
+                                eval_batch_size=20_000)
+    assert W.shape == (1, 2, 4)
+    unit = W[0] / W[0].norm(dim=0)
+    assert (unit[:, 0] @ unit[:, 1]).item() < -0.9 and (unit[:, 2] @ unit[:, 3]).item() < -0.9

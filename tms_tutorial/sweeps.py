@@ -1,0 +1,85 @@
+"""Sweeps: many settings trained side by side, several fits each, and what they learned.
+
+A sweep lays its settings out along the instance dimension, each setting
+repeated ``fits`` times in a row, so that one model trains them all and
+evaluation.best_of picks the lowest-loss fit of each.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ._checks import check_positive_int
+from .data import SetFeatures, SparseFeatures
+from .evaluation import best_of, evaluate
+from .models import ToyModel
+from .train import train
+
+
+def phase_grid_features(n_features: int, densities, importances, fits: int) -> SparseFeatures:
+    """Features for a phase diagram: every (density, relative importance) pair, ``fits`` instances each.
+
+    Instances run over densities first, then importances, then fits:
+    instance (i * len(importances) + j) * fits + f has density densities[i];
+    its last feature has importance importances[j], the others importance 1.
+    """
+    check_positive_int(fits, "fits")
+    densities = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
+    importances = torch.as_tensor(importances, dtype=torch.float32).reshape(-1)
+    P, R = torch.meshgrid(densities, importances, indexing="ij")
+    p = P.reshape(-1).repeat_interleave(fits)
+    r = R.reshape(-1).repeat_interleave(fits)
+    importance = torch.cat([torch.ones(len(r), n_features - 1), r[:, None]], dim=1)
+    return SparseFeatures(n_features, p, importance)
+
+
+def learned_phases(names, losses, grid_shape: Tuple[int, int], candidates: Sequence[str]):
+    """What each grid point learned, from its fits' solution names and losses.
+
+    names: (points * fits,) solution names (e.g. theory.classify_n2); losses: the same
+    shape; grid_shape: (len(densities), len(importances)). Returns three arrays of
+    grid_shape: the index into candidates of the lowest-loss fit's solution (-1 for
+    anything else); the majority among the fits left after dropping the highest-loss
+    one (the paper's "discarding the one with the highest loss"); and the share of
+    those fits that agree with that majority.
+    """
+    names = np.asarray(names).reshape(-1).astype(str)
+    losses = np.asarray(torch.as_tensor(losses)).reshape(-1)
+    points = grid_shape[0] * grid_shape[1]
+    if names.shape != losses.shape or len(names) % points:
+        raise ValueError(f"names and losses must each hold a multiple of {points} values (fits per grid point); "
+                         f"got {names.shape} and {losses.shape}")
+    fits = len(names) // points
+    if fits < 2:
+        raise ValueError("learned_phases needs at least 2 fits per point")
+    names, losses = names.reshape(points, fits), losses.reshape(points, fits)
+    index = {name: k for k, name in enumerate(candidates)}
+    best, majority, share = np.full(points, -1), np.full(points, -1), np.zeros(points)
+    for k in range(points):
+        order = np.argsort(losses[k], kind="stable")
+        best[k] = index.get(names[k, order[0]], -1)
+        values, counts = np.unique(names[k, order[:-1]], return_counts=True)
+        majority[k] = index.get(values[counts.argmax()], -1)
+        share[k] = counts.max() / (fits - 1)
+    return best.reshape(grid_shape), majority.reshape(grid_shape), share.reshape(grid_shape)
+
+
+def fit_feature_sets(n_features: int, n_hidden: int, densities, fits: int = 10, seed: int = 1, steps: int = 4000,
+                     correlated=(), anticorrelated=(), eval_batch_size: int = 1_000_000) -> torch.Tensor:
+    """The lowest-loss of ``fits`` ToyModels per density, trained on correlated / anticorrelated sets.
+
+    Section "Correlated and Anticorrelated Features": every feature of density p
+    (SetFeatures' definitions of the sets), importance 1, AdamW at lr 1e-3 for
+    ``steps`` steps; fits are ranked on eval_batch_size samples. Returns W of the
+    best fit per density: (len(densities), n_hidden, n_features).
+    """
+    check_positive_int(fits, "fits")
+    p = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
+    probability = p.repeat_interleave(fits)[:, None].expand(-1, n_features).contiguous()
+    features = SetFeatures(n_features, probability, correlated=correlated, anticorrelated=anticorrelated)
+    model = ToyModel(n_features, n_hidden, len(p) * fits, seed=seed)
+    train(model, features, steps=steps, progress=False)
+    return model.W.detach()[best_of(evaluate(model, features, batch_size=eval_batch_size), fits)]
