@@ -103,8 +103,9 @@ def train(
     use_fast_routes: False trains through autograd even where
         tms_tutorial.fast has a faster route (to compare the two).
 
-    Raises NonFiniteLossError, naming the step and the instances, when a
-    recorded loss is NaN or infinite; the model keeps its weights from before that step.
+    Raises NonFiniteLossError at the first recorded step (losses are recorded
+    every log_every steps) whose loss is NaN or infinite, naming the step and
+    the instances, before that step's update.
     """
     _check_arguments(model, features, steps, batch_size, lr, schedule, warmup_steps, weight_decay, log_every)
     snapshot_steps = _snapshot_steps(snapshots, steps)
