@@ -52,3 +52,16 @@ def test_best_of_picks_the_lowest_loss_in_each_group():
     assert best_of(loss, 1).tolist() == list(range(6))
     with pytest.raises(ValueError, match="restarts"):
         best_of(loss, 4)
+
+
+def test_best_of_never_picks_a_diverged_fit():
+    loss = torch.tensor([float("nan"), 0.3, 0.2, 0.1, float("nan"), 0.5])
+    assert best_of(loss, 3).tolist() == [2, 3]
+    with pytest.raises(ValueError, match="finite"):
+        best_of(torch.tensor([float("nan"), float("nan"), 0.1, 0.2]), 2)
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(seed=-3), "seed"), (dict(batch_size=0), "batch_size")])
+def test_evaluate_refuses_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        evaluate(ToyModel(5, 2), SparseFeatures(5, 0.5), **kwargs)

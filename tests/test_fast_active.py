@@ -86,3 +86,14 @@ def test_split_training_reaches_the_dense_routes_loss(monkeypatch):
     assert np.allclose(split_loss, dense_loss, rtol=0.05), (split_loss, dense_loss)
     untrained = evaluate(ToyModel(72, 12, 3, seed=4), features)
     assert (split_loss < 0.8 * untrained).all()
+
+
+def test_sampler_and_gradients_refuse_bad_input():
+    with pytest.raises(ValueError, match="probability"):
+        ActiveSampler(torch.tensor([[0.5, 1.5]]), 16, seed=0)
+    with pytest.raises(ValueError, match="probability"):
+        ActiveSampler(torch.tensor([[-0.1, 0.5]]), 16, seed=0)
+    rows, cols, values = ActiveSampler(torch.full((1, 4), 0.3), 16, seed=0).sample()
+    model = ToyModel(4, 2)
+    with pytest.raises(ValueError, match="activation"):
+        active_gradients(model.W.detach(), model.b.detach(), torch.ones(1, 4), rows, cols, values, 16, "tanh")

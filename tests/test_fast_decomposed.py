@@ -88,3 +88,13 @@ def test_stratified_part_matches_a_large_plain_batch():
         per_sample = ((model(x) - x) ** 2 * features.importance_matrix(3)[:, None, :]).sum(dim=2)
     mean, error = per_sample.mean(dim=1), per_sample.std(dim=1) / 1000
     assert (torch.abs(total - mean) < 5 * error + 1e-6).all(), (total, mean, error)
+
+
+def test_decomposition_refuses_features_of_another_size_and_no_samples():
+    model = ToyModel(3, 2)
+    with pytest.raises(ValueError, match="n_features"):
+        exact_part(model, SparseFeatures(2, 0.1))
+    with pytest.raises(ValueError, match="n_features"):
+        stratified_part(model, SparseFeatures(4, 0.1), samples=10)
+    with pytest.raises(ValueError, match="samples"):
+        stratified_part(model, SparseFeatures(3, 0.1), samples=0)

@@ -48,3 +48,9 @@ def test_chunk_size_fits_the_cache_and_the_batch():
     assert chunk_size(40, 400, 1024) == 32  # 40 x 32 x 400 floats = 2 MB
     assert chunk_size(4000, 2, 1024) == 64
     assert chunk_size(1, 10**6, 1024) == 16  # never fewer rows than 16
+
+
+def test_unknown_activation_is_refused_not_treated_as_linear():
+    model = ToyModel(4, 2)
+    with pytest.raises(ValueError, match="activation"):
+        dense_gradients(model.W.detach(), model.b.detach(), torch.rand(1, 8, 4), torch.ones(1, 4), 8, "gelu")

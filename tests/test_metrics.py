@@ -174,3 +174,11 @@ def test_neighbour_angle_is_72_degrees_in_a_regular_pentagon():
     assert torch.isnan(metrics.neighbour_angle(dropped, feature=0)).all()
     with pytest.raises(ValueError, match="feature"):
         metrics.neighbour_angle(W, feature=5)
+
+
+def test_nan_weights_are_flagged_not_reported_as_not_learned():
+    W = polygon(5).clone()
+    W[0, 0, 1] = float("nan")
+    for function in (metrics.feature_dimensionality, metrics.superposition, metrics.feature_norms):
+        with pytest.raises(ValueError, match="NaN"):
+            function(W)

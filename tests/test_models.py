@@ -146,3 +146,21 @@ def test_from_weights_holds_the_given_solution():
 def test_bad_l1_coefficient_raises(value):
     with pytest.raises(ValueError, match="l1_coefficient"):
         NeuronModel(5, 2, l1_coefficient=value)
+
+
+def test_loss_refuses_an_empty_batch_negative_importance_and_integer_input():
+    with pytest.raises(ValueError, match="batch > 0"):
+        reconstruction_loss(torch.zeros(2, 0, 3), torch.zeros(2, 0, 3), torch.ones(2, 3))
+    with pytest.raises(ValueError, match="importance must be >= 0"):
+        reconstruction_loss(torch.zeros(2, 4, 3), torch.zeros(2, 4, 3), -torch.ones(2, 3))
+    with pytest.raises(ValueError, match="floating-point"):
+        ToyModel(3, 2, 2)(torch.zeros(2, 4, 3, dtype=torch.long))
+
+
+def test_numpy_sizes_and_seeds_build_models():
+    import numpy as np
+
+    model = NeuronModel(np.int64(6), np.int32(2), np.int64(3), seed=np.int64(4))
+    assert model.W.shape == (3, 2, 6) and isinstance(model.n_features, int)
+    with pytest.raises(ValueError, match="seed"):
+        ToyModel(3, 2, seed=2**64)

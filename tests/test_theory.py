@@ -254,3 +254,12 @@ def test_loss_by_active_features_matches_the_closed_forms():
     W, b = model.W.detach(), model.b.detach()
     exact = torch.cat([T.empty_loss(b, importance, "relu")[:, None], single_feature_loss(W, b, importance, "relu")], 1)
     assert (torch.abs(mean - exact) < 5 * error + 1e-7).all(), (mean, exact, error)
+
+
+def test_closed_forms_refuse_unknown_activations():
+    W, b, importance = torch.zeros(1, 2, 3), torch.zeros(1, 3), torch.ones(1, 3)
+    for function in (lambda: T.empty_loss(b, importance, "tanh"),
+                     lambda: single_feature_loss(W, b, importance, "tanh"),
+                     lambda: T.benefit_and_interference(W, b, importance, "tanh")):
+        with pytest.raises(ValueError, match="activation"):
+            function()

@@ -256,3 +256,39 @@ def test_l1_penalty_trains_through_autograd_and_shrinks_the_hidden_layer():
     train(penalized, features, steps=1000, lr=1e-2, progress=False)
     x, _ = features.sample(10_000, 2, rng=5)
     assert penalized.hidden(x).abs().sum() < 0.8 * plain.hidden(x).abs().sum()
+
+
+def test_numpy_numbers_are_accepted_where_python_numbers_are():
+    model = ToyModel(np.int64(5), np.int64(2), np.int64(2), seed=np.int64(3))
+    history = train(model, SparseFeatures(np.int64(5), np.float32(0.1)), steps=np.int64(20), batch_size=np.int64(64),
+                    lr=np.float32(1e-3), weight_decay=np.float64(0.01), log_every=np.int64(5), seed=np.int64(1),
+                    progress=False)
+    assert history.loss.shape == (4, 2)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(weight_decay=float("inf")), "weight_decay"),
+    (dict(weight_decay=-0.1), "weight_decay"),
+    (dict(seed=2**64), "seed"),
+    (dict(seed=-1), "seed"),
+    (dict(lr=True), "lr"),
+])
+def test_more_bad_arguments_raise_naming_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        train(ToyModel(3, 2), SparseFeatures(3, 0.5), steps=5, progress=False, **kwargs)
+
+
+def test_seeds_up_to_the_largest_allowed_work_on_every_route():
+    for model, features in [(ToyModel(2, 1), SparseFeatures(2, 0.5)), (ToyModel(6, 2), SparseFeatures(6, 0.5)),
+                            (NeuronModel(6, 2), SparseFeatures(6, 0.5)), (Scaler(3, 1), SparseFeatures(3, 0.5))]:
+        train(model, features, steps=2, seed=2**63 - 1, progress=False)
+
+
+def test_history_and_schedule_refuse_what_has_no_meaning():
+    history = train(ToyModel(3, 2), SparseFeatures(3, 0.5), steps=20, progress=False)
+    with pytest.raises(ValueError, match="last"):
+        history.final_loss(last=0)
+    with pytest.raises(ValueError, match="schedule"):
+        lr_factor(0, 10, "exponential")
+    with pytest.raises(ValueError, match="step"):
+        lr_factor(10, 10, "cosine")

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from tms_tutorial.widgets import explorer
+from tms_tutorial.widgets import explorer, grid_explorer
 
 
 def line_figure(slope):
@@ -86,3 +86,18 @@ def test_grid_explorer_rejects_bad_axes():
         grid_explorer(line_figure, {"a": [1]}, start={"a": 3})
     with pytest.raises(ValueError, match="labels"):
         grid_explorer(line_figure, {"a": [1, 2]}, labels={"a": ["x"]})
+
+
+def test_labels_with_the_static_forms_separator_are_refused():
+    with pytest.raises(ValueError, match="labels"):
+        explorer(lambda v: plt.figure(), [1, 2], "value", labels=["a|b", "c"])
+    with pytest.raises(ValueError, match="labels"):
+        grid_explorer(lambda a: plt.figure(), {"a": [1, 2]}, labels={"a": ["x", "y|z"]})
+
+
+def test_importing_the_package_leaves_pyplot_unloaded():
+    import subprocess
+    import sys
+
+    code = "import sys, tms_tutorial; print('matplotlib.pyplot' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

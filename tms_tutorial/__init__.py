@@ -3,7 +3,9 @@
 Elhage et al., Transformer Circuits Thread, 2022.
 """
 
-from . import metrics, plotting, sweeps, theory, widgets
+import importlib
+
+from . import metrics, sweeps, theory
 from .data import SetFeatures, SignedFeatures, SparseFeatures
 from .evaluation import best_of, evaluate, loss_by_active_features, sampled_loss
 from .models import ComputationModel, NeuronModel, ToyModel, reconstruction_loss
@@ -31,3 +33,13 @@ __all__ = [
     "widgets",
 ]
 __version__ = "0.1.0"
+
+_LAZY = ("plotting", "widgets")  # they import matplotlib.pyplot, a quarter of the import time: load on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

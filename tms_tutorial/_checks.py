@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
+
+MAX_SEED = 2**63 - 1  # the largest seed every generator here accepts (torch's is a signed 64-bit integer)
 
 
 def check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """value as an int (numpy integers too); bools and non-positive numbers are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return value
+    return int(value)
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name} must be an integer in [0, 2**63 - 1]; got {value!r}")
+    return int(value)
+
+
+def check_number(value: object, name: str, low: float = 0.0, positive: bool = False) -> float:
+    """A finite real number (numpy scalars too) >= low, or > low if positive."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < low or (positive and value == low):
+        bound = f"> {low:g}" if positive else f">= {low:g}"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+    return float(value)
+
+
+def check_activation(activation: object) -> str:
+    if activation not in ("relu", "linear"):
+        raise ValueError(f"activation must be 'relu' or 'linear'; got {activation!r}")
+    return activation
 
 
 def check_weights(W: object, name: str = "W") -> torch.Tensor:
@@ -24,4 +51,7 @@ def check_weights(W: object, name: str = "W") -> torch.Tensor:
         )
     if tensor.numel() == 0:
         raise ValueError(f"{name} must not be empty; got shape {tuple(tensor.shape)}")
+    if not torch.isfinite(tensor).all():
+        bad = (~torch.isfinite(tensor)).flatten(1).any(dim=1).nonzero().squeeze(1).tolist()
+        raise ValueError(f"{name} holds NaN or infinite values in instances {bad[:20]} (did training diverge?)")
     return tensor

@@ -18,7 +18,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ._checks import check_positive_int
+from ._checks import check_positive_int, check_seed
 
 ArrayLike = Union[float, Sequence[float], torch.Tensor]
 
@@ -166,8 +166,7 @@ class UniformStream:
     """
 
     def __init__(self, seed: int, device: Optional[torch.device] = None) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        seed = check_seed(seed)
         self.device = torch.device("cpu") if device is None else torch.device(device)
         if self.device.type == "cpu":
             self._numpy = np.random.Generator(np.random.PCG64(seed))

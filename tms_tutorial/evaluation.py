@@ -7,13 +7,14 @@ knows a more precise estimate (the decomposed loss of small ToyModels).
 
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import torch
 from torch import nn
 
 from . import fast
-from ._checks import check_positive_int
+from ._checks import check_positive_int, check_seed
 from .data import UniformStream, chunk_size
 
 
@@ -27,7 +28,7 @@ def evaluate(model: nn.Module, features, batch_size: int = 100_000, seed: int = 
     exactly, and each activity pattern with two or more on batch_size samples of
     its own, so that sparse fits are ranked as precisely as dense ones.
     """
-    check_positive_int(batch_size, "batch_size")
+    batch_size, seed = check_positive_int(batch_size, "batch_size"), check_seed(seed)
     _check_pair(model, features)
     precise = fast.loss_for(model, features, batch_size, seed)
     if precise is not None:
@@ -44,8 +45,7 @@ def sampled_loss(model: nn.Module, features, samples: int = 1_000_000, seed: int
     the mean of the chunks' means (the batch-means method). Use it to check a
     closed form against sampling.
     """
-    check_positive_int(samples, "samples")
-    check_positive_int(chunks, "chunks")
+    samples, chunks, seed = check_positive_int(samples, "samples"), check_positive_int(chunks, "chunks"), check_seed(seed)
     if samples % chunks:
         raise ValueError(f"samples must be a multiple of chunks={chunks}; got {samples}")
     _check_pair(model, features)
@@ -64,7 +64,7 @@ def loss_by_active_features(model: nn.Module, features, samples: int = 1_000_000
     any, is not included). Returns (mean, standard error), each (n_instances,
     1 + n_features): column 0 for no active feature, column 1 + j for only j.
     """
-    check_positive_int(samples, "samples")
+    samples, seed = check_positive_int(samples, "samples"), check_seed(seed)
     _check_pair(model, features)
     device = next(model.parameters()).device
     x, target = features.sample(samples, model.n_instances, rng=UniformStream(seed, device))
@@ -88,16 +88,22 @@ def best_of(loss: torch.Tensor, restarts: int) -> torch.Tensor:
 
     For sweeps laid out setting by setting, each setting repeated ``restarts``
     times (e.g. ``p.repeat_interleave(restarts)``). loss: (n_settings * restarts,).
-    Returns (n_settings,) indices into the instance dimension.
+    Returns (n_settings,) indices into the instance dimension. NaN losses (diverged
+    fits) are never picked; a setting none of whose fits has a finite loss is an error.
     """
-    check_positive_int(restarts, "restarts")
-    loss = torch.as_tensor(loss)
+    restarts = check_positive_int(restarts, "restarts")
+    loss = torch.as_tensor(loss, dtype=torch.float64)
     if loss.dim() != 1 or loss.shape[0] % restarts:
         raise ValueError(
             f"loss must be one value per instance, a multiple of restarts={restarts} of them; "
             f"got shape {tuple(loss.shape)}"
         )
     groups = loss.reshape(-1, restarts)
+    groups = torch.where(torch.isnan(groups), math.inf, groups)  # a diverged (NaN) fit is never the best
+    failed = ~torch.isfinite(groups).any(dim=1)
+    if failed.any():
+        raise ValueError(f"loss must have a finite value in every group of restarts; groups "
+                         f"{failed.nonzero().squeeze(1).tolist()[:20]} have none")
     return groups.argmin(dim=1) + restarts * torch.arange(groups.shape[0])
 
 

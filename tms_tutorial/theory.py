@@ -43,6 +43,8 @@ from typing import Tuple
 import numpy as np
 import torch
 
+from ._checks import check_activation
+
 
 N2_CANDIDATES = ("feature 1 only", "feature 2 only", "antipodal pair")
 # n = 3, m = 2, features 1 and 2 of importance 1, feature 3 of relative importance r.
@@ -95,7 +97,7 @@ def polynomial_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, 
 
 def empty_loss(b: torch.Tensor, importance: torch.Tensor, activation: str) -> torch.Tensor:
     """L_0 = sum_i I_i x'_i^2 when x = 0, i.e. sum_i I_i ReLU(b_i)^2 (or b_i^2): (I, n) -> (I,)."""
-    out = torch.relu(b) if activation == "relu" else b
+    out = torch.relu(b) if check_activation(activation) == "relu" else b
     return (importance * out**2).sum(dim=1)
 
 
@@ -108,7 +110,7 @@ def single_feature_loss(W: torch.Tensor, b: torch.Tensor, importance: torch.Tens
     """
     G = W.transpose(1, 2) @ W  # (I, n, n): G[k, i, j] = W_i . W_j
     c = b[:, :, None].expand_as(G)  # bias of output i
-    moments = relu_moments if activation == "relu" else polynomial_moments
+    moments = relu_moments if check_activation(activation) == "relu" else polynomial_moments
     square, first = moments(G, c)  # E[x'_i^2], E[u x'_i] for each (i, j)
     n = W.shape[2]
     eye = torch.eye(n, dtype=W.dtype, device=W.device)
@@ -126,7 +128,7 @@ def benefit_and_interference(W: torch.Tensor, b: torch.Tensor, importance: torch
     for it. Their sum is single_feature_loss. W: (I, m, n); b, importance: (I, n).
     """
     G = W.transpose(1, 2) @ W
-    moments = relu_moments if activation == "relu" else polynomial_moments
+    moments = relu_moments if check_activation(activation) == "relu" else polynomial_moments
     square, first = moments(G, b[:, :, None].expand_as(G))  # [k, i, j]: output i when only j is active
     diagonal = torch.diagonal(square, dim1=1, dim2=2) - 2 * torch.diagonal(first, dim1=1, dim2=2) + 1.0 / 3
     eye = torch.eye(W.shape[2], dtype=W.dtype, device=W.device)

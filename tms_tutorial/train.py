@@ -13,6 +13,7 @@ faster route with the same objective.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Optional, Union
 
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from . import fast
-from ._checks import check_positive_int
+from ._checks import check_number, check_positive_int, check_seed
 from .data import UniformStream
 
 SCHEDULES = ("constant", "linear", "cosine")
@@ -108,6 +109,8 @@ def train(
     the instances, before that step's update.
     """
     _check_arguments(model, features, steps, batch_size, lr, schedule, warmup_steps, weight_decay, log_every)
+    steps, batch_size, log_every, seed = int(steps), int(batch_size), int(log_every), check_seed(seed)
+    lr, warmup_steps = float(lr), int(warmup_steps)
     snapshot_steps = _snapshot_steps(snapshots, steps)
     device = next(model.parameters()).device
     step_gradients = fast.step_for(model, features, batch_size, seed) if use_fast_routes else None
@@ -177,7 +180,7 @@ def _check_finite(loss: torch.Tensor, step: int, log_every: int) -> None:
 def _snapshot_steps(snapshots, steps: int) -> set:
     if snapshots is None:
         return set()
-    if isinstance(snapshots, int) and not isinstance(snapshots, bool):
+    if isinstance(snapshots, numbers.Integral) and not isinstance(snapshots, bool):
         check_positive_int(snapshots, "snapshots")
         return set(range(0, steps + 1, snapshots))
     try:
@@ -193,13 +196,11 @@ def _check_arguments(model, features, steps, batch_size, lr, schedule, warmup_st
     check_positive_int(steps, "steps")
     check_positive_int(batch_size, "batch_size")
     check_positive_int(log_every, "log_every")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0 and math.isfinite(weight_decay)):
-        raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
+    check_number(lr, "lr", positive=True)
+    check_number(weight_decay, "weight_decay")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or not 0 <= warmup_steps <= steps:
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or not 0 <= warmup_steps <= steps:
         raise ValueError(f"warmup_steps must be an integer in [0, steps={steps}]; got {warmup_steps!r}")
     if not callable(getattr(model, "loss", None)) or not hasattr(model, "n_instances"):
         raise ValueError(f"model must have n_instances and loss(x, target, importance); got {type(model).__name__}")

@@ -139,6 +139,13 @@ class Explorer:
         return bundle
 
 
+def _check_labels(labels: Sequence[str], name: str) -> None:
+    """The static form keeps an axis's labels in one attribute, separated by '|'."""
+    bad = [label for label in labels if "|" in label]
+    if bad:
+        raise ValueError(f"{name} must not contain '|' (it separates the labels in the static page); got {bad[:3]}")
+
+
 def explorer(
     render: Callable[[object], Figure],
     values: Sequence,
@@ -157,6 +164,7 @@ def explorer(
     if not values:
         raise ValueError("values must contain at least one value")
     labels = [str(v) for v in values] if labels is None else [str(label) for label in labels]
+    _check_labels(labels, "labels")
     if len(labels) != len(values):
         raise ValueError(f"labels must have one entry per value ({len(values)}); got {len(labels)}")
     if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < len(values):
@@ -190,6 +198,7 @@ def grid_explorer(
         if not values:
             raise ValueError(f"axis {description!r} must have at least one value")
         names = [str(v) for v in labels.get(description, values)]
+        _check_labels(names, f"labels[{description!r}]")
         if len(names) != len(values):
             raise ValueError(f"labels[{description!r}] must have one entry per value ({len(values)}); got {len(names)}")
         position = start.get(description, 0)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_activation, check_positive_int
 from ..data import SparseFeatures, UniformStream, chunk_size
 from .dense import chunked_gradients
 
@@ -65,6 +66,10 @@ class ActiveSampler:
 
     def __init__(self, probability: torch.Tensor, batch_size: int, seed: int) -> None:
         p = probability.detach().to("cpu", torch.float64).numpy()
+        if p.ndim != 2 or not ((p >= 0) & (p <= 1)).all():
+            raise ValueError(f"probability must be (n_group, n_features) densities in [0, 1]; got shape {p.shape}, "
+                             f"values from {p.min() if p.size else 'none'} to {p.max() if p.size else 'none'}")
+        batch_size = check_positive_int(batch_size, "batch_size")
         self.n_group, self.n_features = p.shape
         self.batch_size = batch_size
         self.p_max = p.max(axis=1)
@@ -127,6 +132,7 @@ def active_gradients(
     batch (mean over its batch_size samples of sum_i I_i (x_i - x'_i)^2).
     Returns (loss (k,) or None, dL/dW (k, m, n), dL/db (k, n)).
     """
+    check_activation(activation)
     k, _, n = W.shape
     G = torch.bmm(W.transpose(1, 2), W)  # (k, n, n)
     # Only the samples with an active feature are computed row by row. The rest

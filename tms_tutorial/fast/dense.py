@@ -11,6 +11,7 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
+from .._checks import check_activation
 from ..data import SparseFeatures, UniformStream, chunk_size
 
 
@@ -38,6 +39,7 @@ def dense_gradients(
     When n <= 2.5 m it is cheaper to go through G = W^T W: y = x G + b and
     dL/dW = W (dL/dG + dL/dG^T) with dL/dG = x^T g scaled the same way.
     """
+    check_activation(activation)
     scale = (2.0 / batch_size) * importance  # (I, n)
     gram = 2 * W.shape[2] <= 5 * W.shape[1]  # fewer multiply-adds through G = W^T W
     if gram:

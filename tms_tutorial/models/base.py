@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from .._checks import check_positive_int
+from .._checks import check_number, check_positive_int
 
 
 def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
@@ -27,11 +27,15 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, importance: torch.
     """
     if x.shape != x_hat.shape:
         raise ValueError(f"x and x_hat must have the same shape; got {tuple(x.shape)} and {tuple(x_hat.shape)}")
+    if x.dim() != 3 or x.shape[1] == 0:
+        raise ValueError(f"x must have shape (n_instances, batch, n_features) with batch > 0; got {tuple(x.shape)}")
     if importance.shape != (x.shape[0], x.shape[2]):
         raise ValueError(
             f"importance must have shape (n_instances, n_features) = {(x.shape[0], x.shape[2])}; "
             f"got {tuple(importance.shape)}"
         )
+    if (importance < 0).any():
+        raise ValueError(f"importance must be >= 0; got a minimum of {importance.min().item():g}")
     return torch.einsum("ibn,in->i", (x - x_hat) ** 2, importance) / x.shape[1]
 
 
@@ -52,16 +56,15 @@ class InstanceModel(nn.Module):
         self.n_features = check_positive_int(n_features, "n_features")
         self.n_hidden = check_positive_int(n_hidden, "n_hidden")
         self.n_instances = check_positive_int(n_instances, "n_instances")
-        if isinstance(l1_coefficient, bool) or not isinstance(l1_coefficient, (int, float)) \
-                or not math.isfinite(l1_coefficient) or l1_coefficient < 0:
-            raise ValueError(f"l1_coefficient must be a finite number >= 0; got {l1_coefficient!r}")
-        self.l1_coefficient = float(l1_coefficient)
+        self.l1_coefficient = check_number(l1_coefficient, "l1_coefficient")
 
     def extra_repr(self) -> str:
         penalty = f", l1_coefficient={self.l1_coefficient:g}" if self.l1_coefficient else ""
         return f"n_features={self.n_features}, n_hidden={self.n_hidden}, n_instances={self.n_instances}{penalty}"
 
     def check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise ValueError(f"x must be a floating-point tensor; got {getattr(x, 'dtype', type(x).__name__)}")
         if x.dim() != 3 or x.shape[0] != self.n_instances or x.shape[2] != self.n_features:
             raise ValueError(
                 f"x must have shape (n_instances={self.n_instances}, batch, "

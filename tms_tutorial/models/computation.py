@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_seed
 from .base import InstanceModel, xavier_normal
 
 
@@ -30,7 +31,7 @@ class ComputationModel(InstanceModel):
     def __init__(self, n_features: int, n_hidden: int, n_instances: int = 1, seed: int = 0,
                  l1_coefficient: float = 0.0) -> None:
         super().__init__(n_features, n_hidden, n_instances, l1_coefficient)
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(check_seed(seed))
         self.W1 = nn.Parameter(xavier_normal(generator, n_instances, n_hidden, n_features))  # (I, m, n)
         self.W2 = nn.Parameter(xavier_normal(generator, n_instances, n_features, n_hidden))  # (I, n, m)
         self.b = nn.Parameter(torch.zeros(n_instances, n_features))  # (I, n)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_activation, check_seed
 from .base import InstanceModel, xavier_normal
 
 ACTIVATIONS = ("relu", "linear")
@@ -43,10 +44,8 @@ class ToyModel(InstanceModel):
         l1_coefficient: float = 0.0,
     ) -> None:
         super().__init__(n_features, n_hidden, n_instances, l1_coefficient)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
-        self.activation = activation
-        generator = torch.Generator().manual_seed(seed)
+        self.activation = check_activation(activation)
+        generator = torch.Generator().manual_seed(check_seed(seed))
         self.W = nn.Parameter(xavier_normal(generator, n_instances, n_hidden, n_features))  # (I, m, n)
         self.b = nn.Parameter(torch.zeros(n_instances, n_features))  # (I, n)
 
