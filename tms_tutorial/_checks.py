@@ -32,6 +32,14 @@ def check_number(value: object, name: str, low: float = 0.0, positive: bool = Fa
     return float(value)
 
 
+def check_same_features(model: object, features: object) -> None:
+    """A model and a feature distribution must agree on n_features."""
+    if features.n_features != model.n_features:
+        raise ValueError(
+            f"features has n_features={features.n_features} but the model has n_features={model.n_features}"
+        )
+
+
 def check_activation(activation: object) -> str:
     if activation not in ("relu", "linear"):
         raise ValueError(f"activation must be 'relu' or 'linear'; got {activation!r}")

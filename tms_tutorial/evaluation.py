@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from . import fast
-from ._checks import check_positive_int, check_seed
+from ._checks import check_positive_int, check_same_features, check_seed
 from .data import UniformStream, chunk_size
 
 
@@ -29,7 +29,7 @@ def evaluate(model: nn.Module, features, batch_size: int = 100_000, seed: int = 
     its own, so that sparse fits are ranked as precisely as dense ones.
     """
     batch_size, seed = check_positive_int(batch_size, "batch_size"), check_seed(seed)
-    _check_pair(model, features)
+    check_same_features(model, features)
     precise = fast.loss_for(model, features, batch_size, seed)
     if precise is not None:
         return precise.cpu()
@@ -48,7 +48,7 @@ def sampled_loss(model: nn.Module, features, samples: int = 1_000_000, seed: int
     samples, chunks, seed = check_positive_int(samples, "samples"), check_positive_int(chunks, "chunks"), check_seed(seed)
     if samples % chunks:
         raise ValueError(f"samples must be a multiple of chunks={chunks}; got {samples}")
-    _check_pair(model, features)
+    check_same_features(model, features)
     means = _batch_means(model, features, samples, seed, chunk=samples // chunks) / (samples // chunks)  # (k, I)
     return means.mean(dim=0).cpu(), (means.std(dim=0) / chunks ** 0.5).cpu()
 
@@ -65,7 +65,7 @@ def loss_by_active_features(model: nn.Module, features, samples: int = 1_000_000
     1 + n_features): column 0 for no active feature, column 1 + j for only j.
     """
     samples, seed = check_positive_int(samples, "samples"), check_seed(seed)
-    _check_pair(model, features)
+    check_same_features(model, features)
     device = next(model.parameters()).device
     x, target = features.sample(samples, model.n_instances, rng=UniformStream(seed, device))
     importance = features.importance_matrix(model.n_instances, device)
@@ -120,10 +120,3 @@ def _batch_means(model: nn.Module, features, samples: int, seed: int, chunk) -> 
         x, target = features.sample(size, model.n_instances, rng=rng)
         sums.append(model.loss(x, target, importance) * size)
     return torch.stack(sums)
-
-
-def _check_pair(model: nn.Module, features) -> None:
-    if features.n_features != model.n_features:
-        raise ValueError(
-            f"features has n_features={features.n_features} but the model has n_features={model.n_features}"
-        )

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import fast
-from ._checks import check_number, check_positive_int, check_seed
+from ._checks import check_number, check_positive_int, check_same_features, check_seed
 from .data import UniformStream
 
 SCHEDULES = ("constant", "linear", "cosine")
@@ -206,10 +206,7 @@ def _check_arguments(model, features, steps, batch_size, lr, schedule, warmup_st
         raise ValueError(f"model must have n_instances and loss(x, target, importance); got {type(model).__name__}")
     if not callable(getattr(features, "sample", None)) or not hasattr(features, "importance_matrix"):
         raise ValueError(f"features must be a feature distribution (e.g. SparseFeatures); got {type(features).__name__}")
-    if features.n_features != model.n_features:
-        raise ValueError(
-            f"features has n_features={features.n_features} but the model has n_features={model.n_features}"
-        )
+    check_same_features(model, features)
 
 
 def _progress_bar(steps: int):

@@ -22,7 +22,7 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, check_same_features
 from ..data import SparseFeatures, UniformStream
 from ..theory import loss_at_most_one_active
 
@@ -41,14 +41,9 @@ def _pattern_probability(features: SparseFeatures, n_instances: int, patterns: t
     return (p * patterns + (1 - p) * (1 - patterns)).prod(dim=2)
 
 
-def _check_features(model, features) -> None:
-    if features.n_features != model.n_features:
-        raise ValueError(f"features has n_features={features.n_features} but the model has n_features={model.n_features}")
-
-
 def exact_part(model, features: SparseFeatures) -> torch.Tensor:
     """P(none active) L_0 + sum_j P(only j active) L_{j} of a ToyModel, differentiable: (n_instances,)."""
-    _check_features(model, features)
+    check_same_features(model, features)
     W = model.W
     p = features.probability(model.n_instances, W.device)
     importance = features.importance_matrix(model.n_instances, W.device)
@@ -132,9 +127,9 @@ def stratified_part(model, features: SparseFeatures, samples: int, seed: int = 0
     pattern is sampled as precisely at density 0.01 as at density 1, which is
     what ranking sparse fits needs. Unbiased; use with exact_part for the whole loss.
     """
-    _check_features(model, features)
+    check_same_features(model, features)
     samples = check_positive_int(samples, "samples")
-    W, b = model.W, model.b
+    W = model.W
     n_instances, n = W.shape[0], W.shape[2]
     device = W.device
     patterns = _patterns(n, device)  # (P, n)
