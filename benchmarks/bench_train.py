@@ -4,8 +4,9 @@ Toy models (the paper's x' = ReLU(W^T W x + b)) on the sweeps of chapters 1-3, a
 the models of chapter 5: NeuronModel (n = 10, m = 5, 1,000 instances) and
 ComputationModel (n = 100, m = 40, 7 instances, the absolute-value task).
 
-    python benchmarks/bench_train.py            # every configuration
+    python benchmarks/bench_train.py            # every configuration, quiet and contended
     python benchmarks/bench_train.py --quick    # fewer timing windows
+    python benchmarks/bench_train.py --quiet-only
 
 The reference is written the way the paper's authors' notebook trains: data laid
 out as (batch, instance, feature), an einsum forward pass, dense torch.rand masks,
@@ -14,13 +15,20 @@ configuration; each configuration's peak memory is measured in a fresh
 subprocess (the peak resident set size while training, minus the peak before
 it: torch's import is not counted). Prints milliseconds per step (median over timing windows), the ratio,
 our fixed start-up cost, peak memory, and a floor for the dense instances (the time to draw
-their random numbers and do their batch-sized matrix products): no step on a real batch can
-be faster, so reference / floor bounds the ratio any such method could reach.
+their random numbers and do their batch-sized matrix products; for the two-layer models,
+every instance's): no step on a real batch can be faster, so reference / floor bounds the
+ratio any such method could reach.
+
+Each configuration is then timed again beside a process that keeps one core busy
+(a Python busy loop), the way a shared machine, a busy laptop or Binder runs it:
+"busy" columns. Both loops run as readers would run them: the reference with
+torch's default thread count, ours with train's own choice (tms_tutorial.threads).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -127,6 +135,25 @@ def reference_train(model: nn.Module, p: torch.Tensor, importance: torch.Tensor,
         optimizer.step()
 
 
+def two_layer_floor_ms(n: int, m: int, count: int, windows: int) -> float:
+    """The same bound for NeuronModel and ComputationModel instances: ms to draw every uniform number
+    and do the five batch-sized products of a step (a = W1 x, y = W2 h; dL/dW2, dL/dh, dL/dW1),
+    in the transposed layout (samples last) that is the faster one on a CPU."""
+    rng, xT = UniformStream(0), torch.empty(count, n, BATCH)
+    W1, W2 = torch.randn(count, m, n), torch.randn(count, n, m)
+    hT, gT = torch.randn(count, m, BATCH), torch.randn(count, n, BATCH)
+    products = [lambda: torch.bmm(W1, xT), lambda: torch.bmm(W2, hT), lambda: torch.bmm(gT, hT.transpose(1, 2)),
+                lambda: torch.bmm(W2.transpose(1, 2), gT), lambda: torch.bmm(hT, xT.transpose(1, 2))]
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            rng.fill(xT)
+            for product in products:
+                product()
+
+    return ms_per_step(run, windows)
+
+
 def dense_floor_ms(n: int, m: int, p: torch.Tensor, windows: int) -> float:
     """A lower bound on any step that trains the dense instances on a real batch: ms to draw
     their uniform numbers and do their batch-sized matrix products, nothing else.
@@ -172,6 +199,18 @@ def ms_per_step(run, windows: int, window_seconds: float = 1.0) -> float:
     return statistics.median(times)
 
 
+@contextlib.contextmanager
+def one_core_busy():
+    """Another process spinning on one core for the duration."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it start spinning
+        yield
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def measure_memory(name: str, which: str) -> float:
     """Peak resident memory (MB) of training this configuration, in a fresh process."""
     command = [sys.executable, __file__, "--memory-child", name, which]
@@ -212,13 +251,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 timing windows instead of 7")
     parser.add_argument("--only", nargs="*", default=None, help="names of configurations to run")
+    parser.add_argument("--quiet-only", action="store_true", help="skip the runs beside a busy core")
     args = parser.parse_args()
     windows = 3 if args.quick else 7
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
+    from tms_tutorial.threads import available_cpus
+
+    print(f"torch {torch.__version__}, batch {BATCH}; the reference on torch's default {torch.get_num_threads()} "
+          f"threads, ours choosing between 1 and {min(torch.get_num_threads(), available_cpus())}")
     header = (
         f"{'config (n, m, instances)':<24}{'reference ms/step':>18}{'ours ms/step':>14}{'ratio':>8}"
         f"{'our fixed cost s':>18}{'10k steps ours':>16}{'peak MB ref':>13}{'peak MB ours':>14}"
         f"{'dense floor ms':>16}{'ratio bound':>13}"
+        + ("" if args.quiet_only else f"{'busy ref ms':>13}{'busy ours ms':>14}{'busy ratio':>12}")
     )
     print(header)
     for name, (n, m, count, rule, kind) in CONFIGS.items():
@@ -228,23 +272,34 @@ def main() -> None:
         importance = torch.ones(count, n)
         reference = REFERENCES[kind](n, m, count)
         signed = kind == "computation"
-        ref_ms = ms_per_step(lambda k: reference_train(reference, p, importance, k, signed), windows)
-
         model_class, features_class = OURS[kind]
         features = features_class(n, p)
         model = model_class(n, m, count)
-        ours_ms = ms_per_step(lambda k: train(model, features, steps=k, progress=False), windows)
+
+        def run_reference(k: int) -> None:
+            reference_train(reference, p, importance, k, signed)
+
+        def run_ours(k: int) -> None:
+            train(model, features, steps=k, progress=False)
+
+        ref_ms = ms_per_step(run_reference, windows)
+        ours_ms = ms_per_step(run_ours, windows)
+        busy = ""
+        if not args.quiet_only:
+            with one_core_busy():
+                busy_ref, busy_ours = ms_per_step(run_reference, windows), ms_per_step(run_ours, windows)
+            busy = f"{busy_ref:>13.2f}{busy_ours:>14.2f}{busy_ref / busy_ours:>11.1f}x"
         start = time.perf_counter()
         train(model_class(n, m, count), features, steps=1, progress=False)
         fixed = max(0.0, time.perf_counter() - start - ours_ms / 1000)
 
         ref_mb = measure_memory(name, "reference")
         ours_mb = measure_memory(name, "ours")
-        floor = dense_floor_ms(n, m, p, windows) if kind == "toy" else 0.0
+        floor = dense_floor_ms(n, m, p, windows) if kind == "toy" else two_layer_floor_ms(n, m, count, windows)
         bound = f"{ref_ms / floor:>12.1f}x" if floor > 0 else f"{'-':>13}"
         print(
             f"{name:<24}{ref_ms:>18.2f}{ours_ms:>14.2f}{ref_ms / ours_ms:>7.1f}x{fixed:>18.3f}"
-            f"{ours_ms * 10:>14.0f} s{ref_mb:>13.0f}{ours_mb:>14.0f}{floor:>16.2f}{bound}",
+            f"{ours_ms * 10:>14.0f} s{ref_mb:>13.0f}{ours_mb:>14.0f}{floor:>16.2f}{bound}{busy}",
             flush=True,
         )
 

@@ -24,6 +24,7 @@ from torch import nn
 from . import fast
 from ._checks import check_number, check_positive_int, check_same_features, check_seed
 from .data import UniformStream
+from .threads import ThreadChooser
 
 SCHEDULES = ("constant", "linear", "cosine")
 
@@ -89,6 +90,7 @@ def train(
     callback: Optional[Callable[[int, nn.Module, torch.Tensor], None]] = None,
     progress: bool = True,
     use_fast_routes: bool = True,
+    threads: Optional[int] = None,
 ) -> History:
     """Train every instance of ``model`` on ``features`` in place; the same arguments give the same weights.
 
@@ -103,6 +105,10 @@ def train(
         after that step's update, with the loss (n_instances,) recorded at it.
     use_fast_routes: False trains through autograd even where
         tms_tutorial.fast has a faster route (to compare the two).
+    threads: None lets training time its own steps on one CPU thread and on
+        the most it may use, and keep the faster (tms_tutorial.threads; it
+        changes no number); an int pins torch's thread count while training.
+        torch's thread count is restored afterwards.
 
     Raises NonFiniteLossError at the first recorded step (losses are recorded
     every log_every steps) whose loss is NaN or infinite, naming the step and
@@ -123,29 +129,33 @@ def train(
     records = torch.zeros(len(record_steps), model.n_instances, device=device)
     kept: Dict[str, list] = {name: [] for name, _ in model.named_parameters()}
     bar = _progress_bar(steps) if progress else None
-    for step in range(steps + 1):
-        if step in snapshot_steps:
-            for name, parameter in model.named_parameters():
-                kept[name].append(parameter.detach().cpu().clone())
-        if step == steps:
-            break
-        for group in optimizer.param_groups:
-            group["lr"] = lr * lr_factor(step, steps, schedule, warmup_steps)
-        optimizer.zero_grad(set_to_none=True)
-        logging = step % log_every == 0
-        loss = step_gradients(logging)
-        if logging:
-            _check_finite(loss, step, log_every)
-            records[step // log_every] = loss
-        optimizer.step()
-        if after_step is not None:
-            after_step()
-        if logging and callback is not None:
-            callback(step, model, loss)
-        if bar is not None:
-            bar.update(1)
-            if step % 500 == 0:
-                bar.set_postfix(mean_loss=f"{records[step // log_every].mean().item():.4g}")
+    if threads is None and device.type != "cpu":
+        threads = torch.get_num_threads()  # the GPU does the work: leave the CPU threads alone
+    with ThreadChooser(fixed=threads) as chooser:
+        for step in range(steps + 1):
+            if step in snapshot_steps:
+                for name, parameter in model.named_parameters():
+                    kept[name].append(parameter.detach().cpu().clone())
+            if step == steps:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = lr * lr_factor(step, steps, schedule, warmup_steps)
+            optimizer.zero_grad(set_to_none=True)
+            logging = step % log_every == 0
+            loss = step_gradients(logging)
+            if logging:
+                _check_finite(loss, step, log_every)
+                records[step // log_every] = loss
+            optimizer.step()
+            if after_step is not None:
+                after_step()
+            if logging and callback is not None:
+                callback(step, model, loss)
+            if bar is not None:
+                bar.update(1)
+                if step % 500 == 0:
+                    bar.set_postfix(mean_loss=f"{records[step // log_every].mean().item():.4g}")
+            chooser.step_done()
     if bar is not None:
         bar.close()
     stacked = {name: torch.stack(values).numpy() for name, values in kept.items() if values}
