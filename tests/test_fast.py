@@ -24,12 +24,14 @@ def test_feature_sets_are_drawn_whole():
 
 def test_neuron_models_on_independent_features_take_their_route():
     assert fast.route(NeuronModel(10, 5, 1000), SparseFeatures(10, 0.1)) == "neuron"
+    assert fast.route(ComputationModel(100, 40, 7), SignedFeatures(100, 0.1)) == "computation"
 
 
 def test_everything_else_goes_to_autograd():
     assert fast.route(NeuronModel(5, 2, l1_coefficient=0.01), SparseFeatures(5, 0.1)) is None
     assert fast.route(NeuronModel(4, 2), SetFeatures(4, 0.1, correlated=[[0, 1]])) is None
-    assert fast.route(ComputationModel(5, 2), SignedFeatures(5, 0.1)) is None
+    assert fast.route(ComputationModel(5, 2, l1_coefficient=0.01), SignedFeatures(5, 0.1)) is None
+    assert fast.route(ComputationModel(5, 2), SparseFeatures(5, 0.1)) is None  # not the absolute-value task
     assert fast.route(ToyModel(5, 2, l1_coefficient=0.1), SparseFeatures(5, 0.1)) is None
     assert fast.route(ToyModel(5, 2), SignedFeatures(5, 0.1)) is None  # the target is not the input
 
@@ -37,5 +39,5 @@ def test_everything_else_goes_to_autograd():
         pass
 
     assert fast.route(Subclass(5, 2), SparseFeatures(5, 0.1)) is None
-    assert fast.step_for(ComputationModel(5, 2), SignedFeatures(5, 0.1), 1024, 0) is None
+    assert fast.step_for(ComputationModel(5, 2, l1_coefficient=0.01), SignedFeatures(5, 0.1), 1024, 0) is None
     assert fast.loss_for(ToyModel(5, 2), SparseFeatures(5, 0.1), 1024, 0) is None

@@ -17,10 +17,11 @@ Routes, for a ToyModel without an L1 penalty trained to reconstruct its input:
   rest of the sweep goes dense;
 * ``dense``: hand-written gradients, a cache-sized chunk of the batch at a time.
 
-and for a NeuronModel without an L1 penalty on independent sparse features:
+for a NeuronModel without an L1 penalty on independent sparse features, and a
+ComputationModel without one on SignedFeatures (the absolute-value task):
 
-* ``neuron``: hand-written gradients with samples along the wide dimension,
-  a cache-sized group of instances at a time.
+* ``neuron`` and ``computation``: hand-written gradients with samples along the
+  wide dimension, a cache-sized group of instances at a time.
 """
 
 from __future__ import annotations
@@ -29,21 +30,23 @@ from typing import Callable, Optional
 
 import torch
 
-from ..data import SparseFeatures
-from ..models import NeuronModel, ToyModel
+from ..data import SignedFeatures, SparseFeatures
+from ..models import ComputationModel, NeuronModel, ToyModel
 from .active import prefers_active, split_step
 from .decomposed import MAX_FEATURES, decomposed_loss, decomposed_step
 from .dense import dense_step
-from .neuron import neuron_step
+from .neuron import computation_step, neuron_step
 
 Step = Callable[[bool], Optional[torch.Tensor]]
 
 
 def route(model, features) -> Optional[str]:
     """The name of the route train takes for this model and these features ("decomposed",
-    "active", "dense", "neuron"), or None for autograd."""
+    "active", "dense", "neuron", "computation"), or None for autograd."""
     if type(model) is NeuronModel and model.l1_coefficient == 0 and type(features) is SparseFeatures:
         return "neuron"
+    if type(model) is ComputationModel and model.l1_coefficient == 0 and type(features) is SignedFeatures:
+        return "computation"
     if type(model) is not ToyModel or model.l1_coefficient != 0:
         return None
     if not isinstance(features, SparseFeatures) or not features.target_is_input:
@@ -66,6 +69,8 @@ def step_for(model, features, batch_size: int, seed: int) -> Optional[Step]:
         return dense_step(model, features, batch_size, seed)
     if name == "neuron":
         return neuron_step(model, features, batch_size, seed)
+    if name == "computation":
+        return computation_step(model, features, batch_size, seed)
     return None
 
 
