@@ -1,5 +1,5 @@
-# make book: set up .venv and build the executed book into _build/html
-# make test: set up .venv and run the unit tests and the chapters under nbval
+# make book: set up .venv and build the book into _build/html from the chapters' stored outputs
+# make test: set up .venv, run the unit tests, then execute every chapter under nbval (text and figures checked)
 # make browser-test: after make book, check the built pages in headless chromium
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,7 +23,7 @@ book: install
 
 test: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider book
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tests.nbval_figures -p no:cacheprovider book
 
 # Needs Debian's chromium (apt-get install chromium); playwright never downloads a browser here.
 browser-test: install

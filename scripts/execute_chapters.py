@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
@@ -20,8 +21,11 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 
 def execute(path: Path) -> float:
     notebook = nbformat.read(path, as_version=4)
+    # The kernel talks over Unix sockets, not TCP: nothing listens on the network, and ipykernel
+    # does not warn "Kernel is running over TCP without encryption".
+    kernel = KernelManager(kernel_name="python3", transport="ipc")
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", store_widget_state=False,
+        notebook, km=kernel, timeout=600, kernel_name="python3", store_widget_state=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()

@@ -51,3 +51,17 @@ def test_chapters_use_public_names_and_hide_their_plotting_code(path):
         draws = re.search(r"\b(plt|ax|fig|plotting)\.|explorer\(", source)
         if draws:
             assert "hide-input" in cell.metadata.get("tags", []), f"plotting cell shown to readers: {source[:120]!r}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.name)
+def test_chapters_are_stored_executed_top_to_bottom(path):
+    """The book renders the stored outputs (it executes nothing), so every chapter must carry them:
+    each code cell run once, in order, in one fresh kernel, and no error among its outputs."""
+    notebook = nbformat.read(path, as_version=4)
+    counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name} is not stored executed in order ({counts}); run scripts/execute_chapters.py {path.name}")
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            assert output.output_type != "error", f"{path.name} stores an error: {output.get('ename')}"
+    assert any(output.get("data", {}).get("image/png") for cell in notebook.cells for output in cell.get("outputs", []))
