@@ -23,7 +23,7 @@ book: install
 
 test: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tests.nbval_figures -p no:cacheprovider book
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tests.nbval_figures -p no:cacheprovider --durations=10 book
 
 # Needs Debian's chromium (apt-get install chromium); playwright never downloads a browser here.
 browser-test: install

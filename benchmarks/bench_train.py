@@ -185,12 +185,12 @@ def dense_floor_ms(n: int, m: int, p: torch.Tensor, windows: int) -> float:
     return ms_per_step(run, windows)
 
 
-def ms_per_step(run, windows: int, window_seconds: float = 1.0) -> float:
-    """Median milliseconds per step over timing windows of about window_seconds each."""
+def ms_per_step(run, windows: int, window_seconds: float = 1.0, min_steps: int = 2) -> float:
+    """Median milliseconds per step over timing windows of about window_seconds each (at least min_steps steps)."""
     start = time.perf_counter()
     run(2)  # warm-up, and a first estimate
     estimate = (time.perf_counter() - start) / 2
-    steps = max(2, int(window_seconds / max(estimate, 1e-6)))
+    steps = max(min_steps, int(window_seconds / max(estimate, 1e-6)))
     times = []
     for _ in range(windows):
         start = time.perf_counter()

@@ -8,12 +8,13 @@ Widget state is not stored: the book shows each explorer's static HTML form inst
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
@@ -21,15 +22,17 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 
 def execute(path: Path) -> float:
     notebook = nbformat.read(path, as_version=4)
-    # The kernel talks over Unix sockets, not TCP: nothing listens on the network, and ipykernel
-    # does not warn "Kernel is running over TCP without encryption".
-    kernel = KernelManager(kernel_name="python3", transport="ipc")
-    client = NotebookClient(
-        notebook, km=kernel, timeout=600, kernel_name="python3", store_widget_state=False,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
     start = time.perf_counter()
-    client.execute()
+    # The kernel talks over Unix sockets in a private directory, not over TCP: nothing listens on
+    # the network, and ipykernel does not warn "Kernel is running over TCP without encryption".
+    with tempfile.TemporaryDirectory() as sockets:
+        client = NotebookClient(
+            notebook, timeout=600, kernel_name="python3", store_widget_state=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        kernel = client.create_kernel_manager()  # the client's own: it shuts the kernel down when done
+        kernel.transport, kernel.ip = "ipc", os.path.join(sockets, "kernel")
+        client.execute()
     elapsed = time.perf_counter() - start
     notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)

@@ -31,7 +31,7 @@ from ._checks import check_positive_int
 
 # A timing window lasts about this long (seconds), and at least MIN_WINDOW steps.
 WINDOW_SECONDS = 0.1
-MIN_WINDOW = 3
+MIN_WINDOW = 2
 # After a trial the chosen count runs for this many windows before the next trial, doubling
 # each time the trial confirms the choice, up to LONGEST_WAIT windows.
 FIRST_WAIT, LONGEST_WAIT = 4, 256
