@@ -60,3 +60,34 @@ def test_figures_are_found_in_images_and_in_explorer_html():
     problems = list(compare_cell(outputs, swapped))
     assert len(problems) == 1 and problems[0].startswith("figure 3 of 3")
     assert list(compare_cell(outputs, outputs[:1])) == ["the cell stored 3 figures and drew 1"]
+
+
+def test_nbval_with_the_plugin_fails_a_cell_whose_figure_changed(tmp_path):
+    """End to end: a notebook stored with one figure, whose code now draws another, passes nbval alone
+    (images are not compared) and fails with the plugin, naming the figure."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    draw = ("%matplotlib inline\nimport matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots(figsize=(3, 2), dpi=80)\nax.plot([0, 1], [0, {end}])\n"
+            "ax.set_ylim(0, 1)\nplt.show()")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(draw.format(end=1))]
+    NotebookClient(notebook, kernel_name="python3").execute()
+    assert len(pngs_in(notebook.cells[0].outputs)) == 1
+    notebook.cells[0].source = draw.format(end=0.5)  # the stored figure is now out of date
+    path = tmp_path / "changed.ipynb"
+    nbformat.write(notebook, path)
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
+               "-q", str(path)]
+    assert subprocess.run(command, cwd=root, capture_output=True, text=True).returncode == 0
+    result = subprocess.run(command[:3] + ["-p", "tests.nbval_figures"] + command[3:], cwd=root,
+                            capture_output=True, text=True)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "a figure differs from the one stored in the notebook" in result.stdout
+    assert "figure 1 of 1" in result.stdout
