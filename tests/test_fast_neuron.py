@@ -61,6 +61,16 @@ def test_groups_fit_the_cache(n_instances, expected):
     assert group_size(n_instances, 10, 1024) == expected
 
 
+def assert_autograd_agrees(model, features, x, loss, grads):
+    """model.loss on the batch x, through autograd, gives the route's loss and gradients (W1, W2, b)."""
+    model.zero_grad(set_to_none=True)
+    expected = model.loss(x, features.target(x), features.importance_matrix(model.n_instances))
+    expected.sum().backward()
+    assert torch.allclose(loss, expected.detach(), rtol=1e-5)
+    for ours, theirs in zip(grads, [model.W1.grad, model.W2.grad, model.b.grad]):
+        assert torch.allclose(ours, theirs, atol=1e-6)
+
+
 def test_computation_step_draws_signed_features_and_sets_autograds_gradients():
     """The absolute-value model: untied W1, W2, signed inputs, target |x|; one step redone through autograd."""
     features = SignedFeatures(12, torch.tensor([1.0, 0.2, 0.0]), 0.8 ** torch.arange(12))
@@ -75,12 +85,7 @@ def test_computation_step_draws_signed_features_and_sets_autograds_gradients():
     xT = UniformStream(7).fill(torch.empty(3, 12, 256))
     x = features.transform(xT.transpose(1, 2))
     assert (x[2] == 0).all() and (x[0] < 0).any() and abs((x[1] != 0).float().mean().item() - 0.2) < 0.02
-    model.zero_grad(set_to_none=True)
-    expected = model.loss(x, features.target(x), features.importance_matrix(3))
-    expected.sum().backward()
-    assert torch.allclose(loss, expected.detach(), rtol=1e-5)
-    for ours, theirs in zip(grads, [model.W1.grad, model.W2.grad, model.b.grad]):
-        assert torch.allclose(ours, theirs, atol=1e-6)
+    assert_autograd_agrees(model, features, x, loss, grads)
 
 
 def test_computation_step_in_groups_sets_autograds_gradients():
@@ -95,13 +100,7 @@ def test_computation_step_in_groups_sets_autograds_gradients():
 
     rng = UniformStream(3)
     u = torch.cat([rng.fill(torch.empty(min(group, 44 - first), 64, 1024)) for first in range(0, 44, group)])
-    x = features.transform(u.transpose(1, 2))
-    model.zero_grad(set_to_none=True)
-    expected = model.loss(x, features.target(x), features.importance_matrix(44))
-    expected.sum().backward()
-    assert torch.allclose(loss, expected.detach(), rtol=1e-5)
-    for ours, theirs in zip(grads, [model.W1.grad, model.W2.grad, model.b.grad]):
-        assert torch.allclose(ours, theirs, atol=1e-6)
+    assert_autograd_agrees(model, features, features.transform(u.transpose(1, 2)), loss, grads)
 
 
 def test_computation_route_trains_as_autograd_does():
