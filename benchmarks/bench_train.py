@@ -135,23 +135,29 @@ def reference_train(model: nn.Module, p: torch.Tensor, importance: torch.Tensor,
         optimizer.step()
 
 
-def two_layer_floor_ms(n: int, m: int, count: int, windows: int) -> float:
-    """The same bound for NeuronModel and ComputationModel instances: ms to draw every uniform number
-    and do the five batch-sized products of a step (a = W1 x, y = W2 h; dL/dW2, dL/dh, dL/dW1),
-    in the transposed layout (samples last) that is the faster one on a CPU."""
-    rng, xT = UniformStream(0), torch.empty(count, n, BATCH)
-    W1, W2 = torch.randn(count, m, n), torch.randn(count, n, m)
-    hT, gT = torch.randn(count, m, BATCH), torch.randn(count, n, BATCH)
-    products = [lambda: torch.bmm(W1, xT), lambda: torch.bmm(W2, hT), lambda: torch.bmm(gT, hT.transpose(1, 2)),
-                lambda: torch.bmm(W2.transpose(1, 2), gT), lambda: torch.bmm(hT, xT.transpose(1, 2))]
+def floor_ms(batch: torch.Tensor, products, windows: int) -> float:
+    """ms per step to fill batch with uniform numbers and run the products, nothing else."""
+    rng = UniformStream(0)
 
     def run(steps: int) -> None:
         for _ in range(steps):
-            rng.fill(xT)
+            rng.fill(batch)
             for product in products:
                 product()
 
     return ms_per_step(run, windows)
+
+
+def two_layer_floor_ms(n: int, m: int, count: int, windows: int) -> float:
+    """The same bound for NeuronModel and ComputationModel instances: ms to draw every uniform number
+    and do the five batch-sized products of a step (a = W1 x, y = W2 h; dL/dW2, dL/dh, dL/dW1),
+    in the transposed layout (samples last) that is the faster one on a CPU."""
+    xT = torch.empty(count, n, BATCH)
+    W1, W2 = torch.randn(count, m, n), torch.randn(count, n, m)
+    hT, gT = torch.randn(count, m, BATCH), torch.randn(count, n, BATCH)
+    products = [lambda: torch.bmm(W1, xT), lambda: torch.bmm(W2, hT), lambda: torch.bmm(gT, hT.transpose(1, 2)),
+                lambda: torch.bmm(W2.transpose(1, 2), gT), lambda: torch.bmm(hT, xT.transpose(1, 2))]
+    return floor_ms(xT, products, windows)
 
 
 def dense_floor_ms(n: int, m: int, p: torch.Tensor, windows: int) -> float:
@@ -166,7 +172,7 @@ def dense_floor_ms(n: int, m: int, p: torch.Tensor, windows: int) -> float:
     k = int((~prefers_active(p, n, m)).sum()) if n > MAX_FEATURES else 0
     if k == 0:
         return 0.0
-    rng, x = UniformStream(0), torch.empty(k, BATCH, n)
+    x = torch.empty(k, BATCH, n)
     W = torch.randn(k, m, n)
     if 2 * n <= 5 * m:
         G = torch.randn(k, n, n)
@@ -175,14 +181,7 @@ def dense_floor_ms(n: int, m: int, p: torch.Tensor, windows: int) -> float:
         hT = torch.randn(k, m, BATCH)
         products = [lambda: torch.bmm(W, x.transpose(1, 2)), lambda: torch.bmm(hT.transpose(1, 2), W),
                     lambda: torch.bmm(hT, x), lambda: torch.bmm(hT, x)]  # h^T g and (dL/dh)^T x: same shapes
-
-    def run(steps: int) -> None:
-        for _ in range(steps):
-            rng.fill(x)
-            for product in products:
-                product()
-
-    return ms_per_step(run, windows)
+    return floor_ms(x, products, windows)
 
 
 def ms_per_step(run, windows: int, window_seconds: float = 1.0, min_steps: int = 2) -> float:
