@@ -116,8 +116,38 @@ def test_n3_phases_inside_each_region(p, r, expected):
 
 
 def test_classify_n2_on_hand_made_weights():
-    W = torch.tensor([[[1.0, 0.0]], [[0.05, -0.98]], [[1.0, -1.0]], [[0.7, 0.7]], [[0.0, 0.0]]])
-    assert T.classify_n2(W).tolist() == ["feature 1 only", "feature 2 only", "antipodal pair", "other", "other"]
+    W = torch.tensor([[[1.0, 0.0]], [[0.05, -0.98]], [[1.0, -1.0]], [[0.95, -0.8]], [[0.7, 0.7]],
+                      [[0.71, -0.71]], [[0.0, 0.0]]])
+    b = torch.tensor([[0.0, 0.1], [0.1, 0.0], [0.0, 0.0], [0.2, 0.3], [0.3, 0.3], [0.5, 0.5], [0.0, 0.0]])
+    assert T.classify_n2(W, b).tolist() == ["feature 1 only", "feature 2 only", "antipodal pair", "antipodal pair",
+                                            "linear mix", "linear mix", "other"]
+    with pytest.raises(ValueError, match="b must have shape"):
+        T.classify_n2(W, b[:3])
+
+
+def test_filtered_share_is_where_the_relu_cuts_interference_off():
+    assert T.filtered_share(-1.0, 0.0).item() == 1.0  # negative interference, no bias: all cut off
+    assert T.filtered_share(-1.0, 0.25).item() == pytest.approx(0.75)  # passes for u < 0.25
+    assert T.filtered_share(-0.5, 0.5).item() == pytest.approx(0.0)  # the linear mix: nothing cut off
+    assert T.filtered_share(0.5, -0.1).item() == pytest.approx(0.2)  # positive interference, cut for u < 0.2
+    assert T.filtered_share(0.5, 0.1).item() == 0.0
+    assert T.filtered_share(0.0, -0.1).item() == 1.0 and T.filtered_share(0.0, 0.1).item() == 0.0
+    assert T.pair_filters(1.0, 1.0, 0.0, 0.0) and not T.pair_filters(0.707, 0.707, 0.5, 0.5)
+    assert not T.pair_filters(1.0, 0.4, 0.0, 0.0)  # a length below 0.5 is a dropped feature
+
+
+def test_best_pair_is_superposition_or_the_closed_form():
+    """Near r = 1 and dense, the optimum of pair_loss is the linear mix (a = c = 0.71, b = p/2), at the loss of
+    dropping a feature; that is not an antipodal pair, and best_pair_loss falls back to the closed form there."""
+    p, r = torch.tensor([1.0, 0.785, 0.616, 0.483]), torch.tensor([1.0, 1.0, 0.89, 0.55])
+    best, params = T.best_pair_loss(p, 1.0, r)
+    simple = T.antipodal_loss(p, 1.0, r)
+    assert torch.equal(best[:2], simple[:2])
+    assert torch.equal(params[:2], torch.tensor([[1.0, 1.0, 0.0, 0.0]] * 2, dtype=torch.float64))
+    assert (best[2:] < 0.9 * simple[2:]).all()  # 20% and 11% cheaper
+    assert T.pair_filters(*params[2:].unbind(-1)).all()
+    unconstrained = T.pair_loss(0.7071, 0.7071, 0.5, 0.5, 1.0)  # the linear mix at p = 1: exactly 1/12 = dropping
+    assert unconstrained.item() == pytest.approx(1 / 12, abs=1e-4)
 
 
 def rotation(angle):
@@ -133,15 +163,20 @@ def test_classify_n3_on_hand_made_weights_in_any_orientation():
         "W ⊥ [0,1,1]": torch.stack([e1, e2, -e2], dim=1),
         "W ⊥ [1,1,0]": torch.stack([e1, -e1, e2], dim=1),
     }
+    zero3 = torch.zeros(3)
     angles = torch.tensor([0, 2 * math.pi / 3, 4 * math.pi / 3])
     triangle = torch.stack([torch.cos(angles), torch.sin(angles)])  # all three at 120 degrees
     for angle in (0.0, 0.7, 2.5):
         R = rotation(angle)
         for name, W in cases.items():
-            assert T.classify_n3(R @ W).item() == name
-        assert T.classify_n3(R @ triangle).item() == "other"
+            assert T.classify_n3(R @ W, zero3).item() == name
+        assert T.classify_n3(R @ triangle, zero3).item() == "other"
+        # features 1 and 2 on one direction, the same way or with biases that pass the interference
+        assert T.classify_n3(R @ torch.stack([e1 * 0.7, e1 * 0.7, e2], dim=1), zero3).item() == "linear mix"
+        mix = torch.stack([e1 * 0.71, -e1 * 0.71, e2], dim=1)
+        assert T.classify_n3(R @ mix, torch.tensor([0.5, 0.5, 0.0])).item() == "linear mix"
     # feature 3 paired with feature 1 instead of 2 is the same class (features 1 and 2 are interchangeable)
-    assert T.classify_n3(torch.stack([e1, e2, -e1], dim=1)).item() == "W ⊥ [0,1,1]"
+    assert T.classify_n3(torch.stack([e1, e2, -e1], dim=1), zero3).item() == "W ⊥ [0,1,1]"
 
 
 def test_bad_inputs_raise_naming_the_argument():
@@ -150,9 +185,9 @@ def test_bad_inputs_raise_naming_the_argument():
     with pytest.raises(ValueError, match="importance"):
         T.antipodal_loss(0.5, -1.0)
     with pytest.raises(ValueError, match="W"):
-        T.classify_n2(torch.zeros(2, 2))
+        T.classify_n2(torch.zeros(2, 2), torch.zeros(2))
     with pytest.raises(ValueError, match="W"):
-        T.classify_n3(torch.zeros(2, 2))
+        T.classify_n3(torch.zeros(2, 2), torch.zeros(2))
 
 
 def test_trained_pair_matches_the_theory_at_its_parameters():
@@ -163,7 +198,7 @@ def test_trained_pair_matches_the_theory_at_its_parameters():
     model = ToyModel(2, 1, n_instances=2)
     train(model, features, steps=1500, lr=1e-2, progress=False)
     W, b = model.W.detach().double(), model.b.detach().double()
-    assert T.classify_n2(W).tolist() == ["antipodal pair"] * 2
+    assert T.classify_n2(W, b).tolist() == ["antipodal pair"] * 2
     for k in range(2):
         a, c = W[k, 0, 0].abs(), W[k, 0, 1].abs()  # W = [a, -c] up to a sign
         mean, spread = sampled_loss(W[k], b[k], 0.05, [1.0, 1.0])

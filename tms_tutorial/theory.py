@@ -26,9 +26,20 @@ Building blocks of every candidate of the small models:
 * two features sharing one direction as an antipodal pair, W = [a, -c] along
   it: ``pair_loss`` of the four numbers (a, c, b_1, b_2), exact up to a 1-D
   quadrature; ``antipodal_loss`` at a = c = 1, b = 0 in closed form; and
-  ``best_pair_loss`` at the best four numbers, found numerically. Deep in
-  the pair's region the two agree within 1%; near its boundary the best pair
-  is up to about 10% cheaper, which moves the boundary.
+  ``best_pair_loss`` at the best four numbers that still make a pair,
+  found numerically. Deep in the pair's region the two agree within 1%; near
+  its boundary the tuned pair is cheaper by 10-20% on chapter 2's grid, which
+  moves the boundary towards denser features.
+
+Not every W = [a, -c] is superposition. With biases near p/2 and lengths near
+0.71 the ReLU never cuts anything off and the model is linear: it stores the
+one combination x_1 - x_2, the principal component a linear model would keep
+for two equally important features, at the loss of dropping one of them
+(exactly 1/12 at p = 1). A pair counts as superposition only when the ReLU
+filters the interference: for each of the two outputs, the other feature's
+interference is cut off over at least half of its range
+(``filtered_share``). ``classify_n2`` and ``classify_n3`` call a shared
+direction that fails this test a "linear mix" (``LINEAR_MIX``).
 
 Blocks in mutually orthogonal directions do not interact, so a candidate's
 loss is the sum of its blocks' losses. For n = 2, m = 1 the candidates are
@@ -43,10 +54,14 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from ._checks import check_activation
+from ._checks import check_activation, check_positive_int
 
 
 N2_CANDIDATES = ("feature 1 only", "feature 2 only", "antipodal pair")
+# Two represented features sharing one direction while the ReLU passes their interference: not
+# superposition. Dense, the linear, principal-component-like solution; sparse, a poor local
+# minimum in which both point the same way.
+LINEAR_MIX = "linear mix"
 # n = 3, m = 2, features 1 and 2 of importance 1, feature 3 of relative importance r.
 # Named by the null space of W: the direction the model cannot see.
 N3_CANDIDATES = ("W ⊥ [0,0,1]", "W ⊥ [1,0,0]", "W ⊥ [0,1,1]", "W ⊥ [1,1,0]")
@@ -198,6 +213,36 @@ def _own_error(slope: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     return square - 2 * first + 1.0 / 3
 
 
+def filtered_share(overlap, b) -> torch.Tensor:
+    """Share of u in [0, 1] for which the ReLU cuts off interference overlap * u + b: elementwise.
+
+    An output whose bias is b and whose feature overlaps the active one by
+    overlap = W_i . W_j sees ReLU(overlap u + b) when that feature alone is active with
+    value u. The ReLU filters the interference where overlap u + b <= 0: everywhere
+    for a negative overlap and b <= 0, from u = b / |overlap| on for a negative overlap
+    and a positive b, and nowhere for a positive overlap and b >= 0.
+    """
+    g, b = torch.broadcast_tensors(_tensor(overlap), _tensor(b))
+    safe = torch.where(g == 0, torch.ones_like(g), g)
+    root = (-b / safe).clamp(0.0, 1.0)  # where overlap u + b crosses zero
+    share = torch.where(g < 0, 1 - root, root)
+    return torch.where(g == 0, (b <= 0).to(g.dtype), share)
+
+
+def pair_filters(a, c, b_1, b_2, share: float = 0.5) -> torch.Tensor:
+    """Whether W = [a, -c] with biases b_1, b_2 is superposition: both features represented.
+
+    True where both lengths are at least 0.5 (the classifiers' threshold) and the ReLU
+    cuts off the other feature's interference over at least ``share`` of its range, for
+    both outputs (filtered_share). False for the linear, principal-component-like
+    solution (a = c = 0.71, b = p/2: nothing is cut off).
+    """
+    a, c, b_1, b_2 = (_tensor(v) for v in (a, c, b_1, b_2))
+    overlap = -a * c
+    return ((a.abs() >= 0.5) & (c.abs() >= 0.5) & (filtered_share(overlap, b_1) >= share)
+            & (filtered_share(overlap, b_2) >= share))
+
+
 def pair_loss(a, c, b_1, b_2, p, importance_1=1.0, importance_2=1.0) -> torch.Tensor:
     """Expected loss of two features sharing one direction: W = [a, -c], biases b_1, b_2.
 
@@ -228,22 +273,19 @@ def pair_loss(a, c, b_1, b_2, p, importance_1=1.0, importance_2=1.0) -> torch.Te
     return (1 - p) ** 2 * none + p * (1 - p) * (only_1 + only_2) + p**2 * both
 
 
-def best_pair_loss(p, importance_1=1.0, importance_2=1.0, steps: int = 600) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The antipodal pair at its best: pair_loss minimized over (a, c, b_1, b_2).
+def optimize_pair(p, importance_1=1.0, importance_2=1.0, steps: int = 600) -> Tuple[torch.Tensor, torch.Tensor]:
+    """pair_loss minimized over (a, c, b_1, b_2), whatever the minimum turns out to be.
 
     Adam from the closed form's point W = [1, -1], b = 0, every point of the
     broadcast inputs at once (each point's numbers only move its own loss).
-    Near the phase boundary small positive biases and unequal lengths lower the
-    pair's loss by up to about 10% (they cut off small interference), which
-    moves the boundary towards denser features. Where the best "pair" is no
-    longer one (either length below 0.5, the classifiers' threshold: it has
-    collapsed into dropping a feature), the closed form is returned instead.
-    Returns (loss, params) with params[..., :] = (a, c, b_1, b_2).
+    Returns (loss, params) with params[..., :] = (a, c, b_1, b_2). Dense and near
+    equal importance the minimum is not superposition (see best_pair_loss).
     """
     p, i1, i2 = torch.broadcast_tensors(_tensor(p), _tensor(importance_1), _tensor(importance_2))
     _check_density(p)
     _check_importance(i1, "importance_1")
     _check_importance(i2, "importance_2")
+    check_positive_int(steps, "steps")
     params = torch.zeros(p.shape + (4,), dtype=torch.float64)
     params[..., :2] = 1.0
     params.requires_grad_(True)
@@ -252,13 +294,30 @@ def best_pair_loss(p, importance_1=1.0, importance_2=1.0, steps: int = 600) -> T
         optimizer.zero_grad()
         pair_loss(*params.unbind(-1), p, i1, i2).sum().backward()
         optimizer.step()
+    found = params.detach()
     with torch.no_grad():
-        found = params.detach()
-        loss = pair_loss(*found.unbind(-1), p, i1, i2)
-        simple = antipodal_loss(p, i1, i2)
-        kept = (found[..., :2].min(dim=-1).values >= 0.5) & (loss <= simple)
-        start = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64)
-        return torch.where(kept, loss, simple), torch.where(kept[..., None], found, start)
+        return pair_loss(*found.unbind(-1), p, i1, i2), found
+
+
+def best_pair_loss(p, importance_1=1.0, importance_2=1.0, steps: int = 600) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The antipodal pair at its best: pair_loss minimized over (a, c, b_1, b_2), if that is superposition.
+
+    The minimum is optimize_pair's. Near the phase boundary small positive biases
+    and unequal lengths lower the pair's loss (a positive bias offsets the other
+    feature's negative interference when both are active, at the cost of passing
+    some of it when one is): by 11% at p = 0.48, r = 0.55 and by 20% at p = 0.62,
+    r = 0.89. Where what the optimizer finds is no longer superposition (pair_filters: a
+    length below 0.5, so it has collapsed into dropping a feature, or biases so
+    large that the ReLU passes most interference, the linear mix of a dense pair of
+    nearly equal importance), the closed form is returned instead.
+    Returns (loss, params) with params[..., :] = (a, c, b_1, b_2).
+    """
+    loss, found = optimize_pair(p, importance_1, importance_2, steps)
+    p, i1, i2 = torch.broadcast_tensors(_tensor(p), _tensor(importance_1), _tensor(importance_2))
+    simple = antipodal_loss(p, i1, i2)
+    kept = pair_filters(*found.unbind(-1)) & (loss <= simple)
+    start = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+    return torch.where(kept, loss, simple), torch.where(kept[..., None], found, start)
 
 
 def linear_loss(W, b, p, importance) -> torch.Tensor:
@@ -327,37 +386,48 @@ def n2_boundaries(relative_importance) -> torch.Tensor:
     return 4 * low / (2 * (1 + r) + 3 * low)
 
 
-def classify_n2(W, b=None, threshold: float = 0.5) -> np.ndarray:
-    """Name each learned n = 2, m = 1 solution: one of N2_CANDIDATES, or "other".
+def classify_n2(W, b, threshold: float = 0.5) -> np.ndarray:
+    """Name each learned n = 2, m = 1 solution: one of N2_CANDIDATES, LINEAR_MIX or "other".
 
-    W: (..., 1, 2). A feature counts as represented when |W_i| > threshold;
-    both represented with opposite signs is the antipodal pair.
+    W: (..., 1, 2); b: (..., 2). A feature counts as represented when |W_i| > threshold.
+    Both represented with opposite signs is the antipodal pair when the ReLU filters the
+    interference (pair_filters); otherwise, and whenever both have the same sign, the
+    model stores one linear combination of the two: LINEAR_MIX.
     """
-    W = _tensor(W)
+    W, b = _tensor(W), _tensor(b)
     if W.shape[-2:] != (1, 2):
         raise ValueError(f"W must have shape (..., 1, 2) for n = 2, m = 1; got {tuple(W.shape)}")
+    if b.shape != W.shape[:-2] + (2,):
+        raise ValueError(f"b must have shape {tuple(W.shape[:-2]) + (2,)} to go with W; got {tuple(b.shape)}")
     w1, w2 = W[..., 0, 0], W[..., 0, 1]
     on1, on2 = w1.abs() > threshold, w2.abs() > threshold
     names = np.full(tuple(w1.shape), "other", dtype=object)
     names[(on1 & ~on2).numpy()] = N2_CANDIDATES[0]
     names[(on2 & ~on1).numpy()] = N2_CANDIDATES[1]
-    names[(on1 & on2 & (w1 * w2 < 0)).numpy()] = N2_CANDIDATES[2]
+    filters = (w1 * w2 < 0) & pair_filters(w1.abs(), w2.abs(), b[..., 0], b[..., 1])
+    names[(on1 & on2).numpy()] = LINEAR_MIX
+    names[(on1 & on2 & filters).numpy()] = N2_CANDIDATES[2]
     return names
 
 
-def classify_n3(W, threshold: float = 0.5, cosine: float = 0.9) -> np.ndarray:
-    """Name each learned n = 3, m = 2 solution: one of N3_CANDIDATES, or "other".
+def classify_n3(W, b, threshold: float = 0.5, cosine: float = 0.9) -> np.ndarray:
+    """Name each learned n = 3, m = 2 solution: one of N3_CANDIDATES, LINEAR_MIX or "other".
 
-    W: (..., 2, 3). Features 1 and 2 have equal importance, so the candidates
-    that differ only by swapping them are one class ("W ⊥ [1,0,0]" stands for
-    dropping feature 1 or 2; "W ⊥ [0,1,1]" for pairing feature 3 with either).
-    Represented: |W_i| > threshold; a pair: cosine below -cosine; alone:
-    |cosine| below 1 - cosine with every other represented feature.
+    W: (..., 2, 3); b: (..., 3). Features 1 and 2 have equal importance, so the
+    candidates that differ only by swapping them are one class ("W ⊥ [1,0,0]" stands
+    for dropping feature 1 or 2; "W ⊥ [0,1,1]" for pairing feature 3 with either).
+    Represented: |W_i| > threshold; a pair: cosine below -cosine, and the ReLU
+    filters the pair's interference (pair_filters); alone: |cosine| below 1 - cosine
+    with every other represented feature. Two represented features sharing a
+    direction otherwise (the same sign, or biases that pass the interference) make
+    the solution a LINEAR_MIX.
     """
-    W = _tensor(W)
+    W, b = _tensor(W), _tensor(b)
     if W.shape[-2:] != (2, 3):
         raise ValueError(f"W must have shape (..., 2, 3) for n = 3, m = 2; got {tuple(W.shape)}")
-    flat = W.reshape(-1, 2, 3)
+    if b.shape != W.shape[:-2] + (3,):
+        raise ValueError(f"b must have shape {tuple(W.shape[:-2]) + (3,)} to go with W; got {tuple(b.shape)}")
+    flat, biases = W.reshape(-1, 2, 3), b.reshape(-1, 3)
     norms = flat.norm(dim=1)
     unit = flat / norms.clamp_min(1e-12)[:, None, :]
     cos = unit.transpose(1, 2) @ unit  # (k, 3, 3)
@@ -365,11 +435,15 @@ def classify_n3(W, threshold: float = 0.5, cosine: float = 0.9) -> np.ndarray:
     names = np.full(flat.shape[0], "other", dtype=object)
     for k in range(flat.shape[0]):
         kept = [i for i in range(3) if on[k, i]]
-        pairs = [(i, j) for i in kept for j in kept if i < j and cos[k, i, j] < -cosine]
-        apart = all(abs(cos[k, i, j]) < 1 - cosine for i in kept for j in kept if i < j and (i, j) not in pairs)
+        shared = [(i, j) for i in kept for j in kept if i < j and abs(cos[k, i, j]) > cosine]
+        pairs = [(i, j) for i, j in shared
+                 if cos[k, i, j] < 0 and pair_filters(norms[k, i], norms[k, j], biases[k, i], biases[k, j])]
+        apart = all(abs(cos[k, i, j]) < 1 - cosine for i in kept for j in kept if i < j and (i, j) not in shared)
         if not apart:
             continue
-        if len(kept) == 2 and not pairs:
+        if len(shared) > len(pairs):
+            names[k] = LINEAR_MIX
+        elif len(kept) == 2 and not pairs:
             names[k] = N3_CANDIDATES[0] if kept == [0, 1] else N3_CANDIDATES[1]
         elif len(kept) == 3 and len(pairs) == 1:
             names[k] = N3_CANDIDATES[3] if pairs[0] == (0, 1) else N3_CANDIDATES[2]
