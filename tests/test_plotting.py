@@ -43,6 +43,33 @@ def test_feature_arrows_take_a_colour_per_feature():
         plotting.plot_feature_arrows(W, importance=[1, 1, 1], colors=["red"] * 3)
 
 
+def test_feature_arrows_key_names_each_feature_and_dashes_features_not_represented():
+    W = torch.tensor([[[1.0, 0.0, -0.45], [0.0, 1.0, 0.0]]])
+    fig = plotting.plot_feature_arrows(W, colors=["red", "green", "blue"], labels=["f1", "f2", "f3"], min_norm=0.5)
+    arrows = [line for line in fig.axes[0].get_lines() if (line.get_gid() or "").startswith("feature-")]
+    assert [line.get_linestyle() for line in arrows] == ["-", "-", "--"]  # feature 3 (length 0.45) is dashed
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts[:3] == ["f1", "f2", "f3"] and "not represented" in texts[3]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="labels"):
+        plotting.plot_feature_arrows(W, labels=["one"])
+    with pytest.raises(ValueError, match="min_norm"):
+        plotting.plot_feature_arrows(W, min_norm=-1.0)
+
+
+def test_phase_diagrams_two_to_a_row_with_the_key_in_the_empty_slot():
+    grid = np.array([[0, 1], [2, -1]])
+    fig = plotting.plot_phase_diagrams([grid] * 3, [1.0, 0.1], [0.5, 2.0], ["a", "b", "c"], titles=["x", "y", "z"])
+    assert len(fig.axes) == 4 and not fig.axes[3].axison
+    assert [t.get_text() for t in fig.axes[3].get_legend().get_texts()] == ["a", "b", "c", "other"]
+    plt.close(fig)
+    fig = plotting.plot_phase_diagrams([grid] * 2, [1.0, 0.1], [0.5, 2.0], ["a", "b", "c"])
+    assert len(fig.axes) == 2 and len(fig.legends) == 1
+    plt.close(fig)
+    with pytest.raises(ValueError, match="ncols"):
+        plotting.plot_phase_diagrams([grid], [1.0, 0.1], [0.5, 2.0], ["a"], ncols=0)
+
+
 def test_standard_panel_shows_WtW_bias_and_norms():
     W = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.5, 0.0]]])
     b = torch.tensor([[0.0, 0.1, -0.2]])
@@ -86,6 +113,19 @@ def test_dimensionality_figure_plots_every_feature():
     with pytest.raises(ValueError, match="inverse_density"):
         plotting.plot_dimensionality([1.0], W)
     plt.close(fig)
+
+
+def test_feature_dimensionalities_draw_one_dot_per_feature_and_point_in_each_panel():
+    x = [1.0, 1.5, 2.0]
+    dims = [np.full((3, 4), 0.5), np.linspace(0, 1, 12).reshape(3, 4)]
+    fig = plotting.plot_feature_dimensionalities(x, dims, titles=["a", "b"])
+    assert len(fig.axes) == 2 and [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    for ax, d in zip(fig.axes, dims):
+        (dots,) = ax.collections
+        assert np.allclose(np.sort(dots.get_offsets()[:, 1]), np.sort(d.ravel()))
+    plt.close(fig)
+    with pytest.raises(ValueError, match="len\\(inverse_density\\)"):
+        plotting.plot_feature_dimensionalities(x, [np.zeros((2, 4))], titles=["a"])
 
 
 def test_n2_point_shows_the_weights_and_the_candidates():

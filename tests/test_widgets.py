@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from tms_tutorial.widgets import explorer, grid_explorer
+from tms_tutorial.widgets import explorer, figure_to_png, grid_explorer
 
 
 def line_figure(slope):
@@ -101,3 +101,23 @@ def test_importing_the_package_leaves_pyplot_unloaded():
 
     code = "import sys, tms_tutorial; print('matplotlib.pyplot' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_frames_are_stored_with_a_palette_that_keeps_the_colours():
+    import io
+
+    from PIL import Image
+
+    def figure():
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.bar([0, 1], [1, 2], color=["#4c72b0", "#dd8452"])
+        return fig
+
+    small, full = figure_to_png(figure()), figure_to_png(figure(), colors=None)
+    assert len(small) < len(full)
+    with Image.open(io.BytesIO(small)) as a, Image.open(io.BytesIO(full)) as b:
+        assert a.mode == "P" and a.size == b.size
+        colours = {c for _, c in a.convert("RGB").getcolors(256)}
+        assert {(0x4C, 0x72, 0xB0), (0xDD, 0x84, 0x52)} <= colours  # the bars' colours survive exactly
+    with pytest.raises(ValueError, match="colors"):
+        figure_to_png(figure(), colors=1)

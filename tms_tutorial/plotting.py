@@ -16,7 +16,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
 from . import metrics
-from ._checks import check_weights
+from ._checks import check_positive_int, check_weights
 
 WTW_CMAP = "RdBu_r"  # negative blue, positive red, 0 white
 # black: no interference; yellow: strongly superposed (inferno without its near-white end)
@@ -39,6 +39,8 @@ def plot_feature_arrows(
     ncols: Optional[int] = None,
     panel_size: float = 2.6,
     colors: Optional[Sequence] = None,
+    labels: Optional[Sequence[str]] = None,
+    min_norm: Optional[float] = None,
 ) -> Figure:
     """Each feature's direction W_i in the plane, one panel per instance.
 
@@ -46,6 +48,10 @@ def plot_feature_arrows(
     (n_instances, n_features), sets the colours (brightest = most important);
     without it features are coloured by index. colors: one matplotlib colour per
     feature instead (e.g. by correlated set); give importance or colors, not both.
+    labels: one name per feature, drawn as a key beside the panels (features with the
+        same name, e.g. the members of a set, share one entry). min_norm:
+    features shorter than this (not represented) are drawn thin and dashed, so that
+    a dropped feature's short arrow does not read as part of the geometry.
     """
     W = check_weights(W).numpy()
     n_instances, n_hidden, n_features = W.shape
@@ -57,6 +63,10 @@ def plot_feature_arrows(
         colors = list(colors)
         if len(colors) != n_features:
             raise ValueError(f"colors must have one colour per feature ({n_features}); got {len(colors)}")
+    if labels is not None and len(labels) != n_features:
+        raise ValueError(f"labels must have one name per feature ({n_features}); got {len(labels)}")
+    if min_norm is not None and not min_norm >= 0:
+        raise ValueError(f"min_norm must be a length >= 0; got {min_norm!r}")
     if importance is None:
         colour_values = np.broadcast_to(-np.arange(n_features, dtype=float), (n_instances, n_features))
     else:
@@ -68,6 +78,7 @@ def plot_feature_arrows(
     cmap = plt.get_cmap(IMPORTANCE_CMAP)
     limit = max(1.2, 1.1 * float(np.abs(W).max()))
     circle = np.linspace(0, 2 * np.pi, 200)
+    key: dict = {}  # label -> legend handle
     for k, ax in enumerate(axes.flat):
         if k >= n_instances:
             ax.axis("off")
@@ -79,8 +90,12 @@ def plot_feature_arrows(
         ax.axvline(0, color="0.9", lw=0.6, zorder=0)
         for i in range(n_features):
             colour = colors[i] if colors is not None else cmap(0.1 + 0.85 * (values[i] - values.min()) / span)
-            ax.plot([0, W[k, 0, i]], [0, W[k, 1, i]], color=colour, lw=2, gid=f"feature-{i}")
-            ax.scatter(W[k, 0, i], W[k, 1, i], color=colour, s=22, zorder=3)
+            faint = min_norm is not None and np.hypot(W[k, 0, i], W[k, 1, i]) < min_norm
+            ax.plot([0, W[k, 0, i]], [0, W[k, 1, i]], color=colour, lw=1.2 if faint else 2, ls="--" if faint else "-",
+                    gid=f"feature-{i}")
+            if k == 0 and labels is not None and labels[i] not in key:  # features sharing a name share an entry
+                key[labels[i]] = plt.Line2D([], [], color=colour, lw=2)
+            ax.scatter(W[k, 0, i], W[k, 1, i], color=colour, s=10 if faint else 22, zorder=3)
         ax.set_xlim(-limit, limit)
         ax.set_ylim(-limit, limit)
         ax.set_aspect("equal")
@@ -88,6 +103,12 @@ def plot_feature_arrows(
         ax.set_yticks([])
         ax.set_title(titles[k], fontsize=10)
     fig.tight_layout()
+    if labels is not None:
+        handles, names = list(key.values()), list(key)
+        if min_norm is not None:
+            handles.append(plt.Line2D([], [], color="0.4", lw=1.2, ls="--"))
+            names.append(f"dashed: not represented\n(length < {min_norm:g})")
+        fig.legend(handles, names, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=9)
     return fig
 
 
@@ -159,7 +180,7 @@ def plot_standard_panel(
 
 
 # One colour per candidate solution of the phase diagrams, and grey for "other".
-PHASE_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
+PHASE_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3")
 OTHER_COLOR = "#bbbbbb"
 
 
@@ -171,14 +192,17 @@ def plot_phase_diagrams(
     titles: Optional[Sequence[str]] = None,
     boundary=None,
     panel_size: float = 3.4,
+    ncols: int = 2,
+    colors: Optional[Sequence] = None,
 ) -> Figure:
-    """Phase diagrams side by side: which solution wins at each (density, relative importance).
+    """Phase diagrams, ncols to a row: which solution wins at each (density, relative importance).
 
     panels: one array per panel of shape (len(densities), len(importances)),
         holding an index into ``names`` or -1 for "other"; densities and
         importances are the grid's axes (drawn on log scales, density falling
         to the right as in the paper's figures). boundary: optional list of
         (density, importance) curves drawn on every panel, e.g. theory's lines.
+        colors: one colour per name (default PHASE_COLORS in order).
     """
     densities = np.asarray(densities, dtype=float)
     importances = np.asarray(importances, dtype=float)
@@ -189,11 +213,18 @@ def plot_phase_diagrams(
                 f"each panel must have shape (len(densities), len(importances)) = "
                 f"{(len(densities), len(importances))}; got {grid.shape}"
             )
-    if len(names) > len(PHASE_COLORS):
-        raise ValueError(f"names may hold at most {len(PHASE_COLORS)} candidates; got {len(names)}")
+    colors = list(PHASE_COLORS[: len(names)] if colors is None else colors)
+    if len(names) > len(PHASE_COLORS) or len(colors) != len(names):
+        raise ValueError(f"names may hold at most {len(PHASE_COLORS)} candidates, and colors one colour per name; "
+                         f"got {len(names)} names and {len(colors)} colours")
     titles = _titles(titles, len(grids))
-    cmap = ListedColormap([OTHER_COLOR, *PHASE_COLORS[: len(names)]])
-    fig, axes = plt.subplots(1, len(grids), figsize=(panel_size * len(grids) + 1.6, panel_size), squeeze=False)
+    cmap = ListedColormap([OTHER_COLOR, *colors])
+    ncols = min(check_positive_int(ncols, "ncols"), len(grids))
+    nrows = -(-len(grids) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols + 0.6, panel_size * nrows + 0.5),
+                             squeeze=False)
+    for ax in axes.flat[len(grids):]:
+        ax.axis("off")
 
     def edges(values: np.ndarray) -> np.ndarray:  # cell edges halfway between log-spaced centres
         logs = np.log10(values)
@@ -201,7 +232,7 @@ def plot_phase_diagrams(
         step = (logs[1] - logs[0]) / 2 if len(logs) > 1 else 0.5
         return 10 ** np.concatenate([[logs[0] - step], middle, [logs[-1] + step]])
 
-    for ax, grid, title in zip(axes[0], grids, titles):
+    for ax, grid, title in zip(axes.flat, grids, titles):
         ax.pcolormesh(edges(densities), edges(importances), grid.T + 1, cmap=cmap, vmin=-0.5, vmax=len(names) + 0.5)
         for curve in boundary or []:
             ax.plot(*curve, color="black", lw=1)
@@ -209,13 +240,19 @@ def plot_phase_diagrams(
         ax.set_yscale("log")
         ax.set_xlim(max(edges(densities)), min(edges(densities)))  # sparser to the right
         ax.set_ylim(min(edges(importances)), max(edges(importances)))
-        ax.set_xlabel("feature density 1 - S")
-        ax.set_title(title, fontsize=10)
-    axes[0][0].set_ylabel("relative importance")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[i]) for i in range(len(names))]
+        ax.set_xlabel("feature density 1 - S", fontsize=11)
+        ax.set_ylabel("relative importance", fontsize=11)
+        ax.tick_params(labelsize=10)
+        ax.set_title(title, fontsize=11)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for colour in colors]
     handles.append(plt.Rectangle((0, 0), 1, 1, color=OTHER_COLOR))
-    fig.legend(handles, [*names, "other"], loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=9)
-    fig.tight_layout()
+    if len(grids) < axes.size:  # the key goes in the empty slot
+        axes.flat[-1].legend(handles, [*names, "other"], loc="center", frameon=False, fontsize=11)
+        fig.tight_layout()
+    else:
+        fig.tight_layout(rect=(0, 0.1 / nrows, 1, 1))
+        fig.legend(handles, [*names, "other"], loc="lower center", ncol=min(3, len(handles)), frameon=False,
+                   fontsize=10)
     return fig
 
 
@@ -305,16 +342,54 @@ def plot_dimensionality(inverse_density, W, panel_size: float = 4.2) -> Figure:
     left.set_xlabel("1 / (1 - S)")
     left.set_ylabel("dimensions per feature  D* = m / ‖W‖²_F")
     left.set_ylim(0, 1.1)
+    _dimensionality_scatter(right, x, dims)
+    fig.tight_layout()
+    return fig
+
+
+def _dimensionality_scatter(ax, x: np.ndarray, dims: np.ndarray, size: float = 2, alpha: float = 0.25) -> None:
+    """Every feature's D_i against 1/(1-S), with a line at each uniform polytope's value."""
     for name, value in metrics.POLYTOPE_DIMENSIONALITY.items():
-        right.axhline(value, color="0.8", lw=0.8, zorder=0)
-        right.text(x.max() * 1.15, value, name, fontsize=7, va="center")
+        ax.axhline(value, color="0.8", lw=0.8, zorder=0)
+        ax.text(x.max() * 1.15, value, name, fontsize=7, va="center")
     jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, dims.shape))  # keep the dots apart along x
-    right.scatter((x[:, None] * jitter).ravel(), dims.ravel(), s=2, alpha=0.25, color="#4c72b0", lw=0)
-    right.set_xscale("log")
-    right.set_xlim(x.min() / 1.2, x.max() * 1.1)
-    right.set_ylim(-0.05, 1.1)
-    right.set_xlabel("1 / (1 - S)")
-    right.set_ylabel("feature dimensionality  D_i")
+    ax.scatter((x[:, None] * jitter).ravel(), dims.ravel(), s=size, alpha=alpha, color="#4c72b0", lw=0)
+    ax.set_xscale("log")
+    ax.set_xlim(x.min() / 1.2, x.max() * 1.1)
+    ax.set_ylim(-0.05, 1.1)
+    ax.set_xlabel("1 / (1 - S)")
+    ax.set_ylabel("feature dimensionality  D_i")
+    for text in ax.texts:  # the polytopes' names sit just right of the axes
+        text.set_transform(ax.get_yaxis_transform())
+        text.set_x(1.02)
+
+
+def plot_feature_dimensionalities(inverse_density, dims: Sequence, titles: Sequence[str],
+                                  panel_size: float = 3.6, ncols: int = 2) -> Figure:
+    """Panels (ncols to a row) of every feature's D_i against 1/(1-S), one per run, from stored dimensionalities.
+
+    inverse_density: (points,) the values 1/(1-S); dims: one array per panel of shape
+    (points, n_features), e.g. read from tms_tutorial.stored; lines mark the uniform
+    polytopes' values as in plot_dimensionality.
+    """
+    x = np.asarray(torch.as_tensor(inverse_density), dtype=float).reshape(-1)
+    arrays = [np.asarray(d, dtype=float) for d in dims]
+    for d in arrays:
+        if d.ndim != 2 or d.shape[0] != len(x):
+            raise ValueError(f"each of dims must have shape (len(inverse_density), n_features) = ({len(x)}, n); "
+                             f"got {d.shape}")
+    titles = _titles(titles, len(arrays))
+    ncols = min(check_positive_int(ncols, "ncols"), len(arrays))
+    nrows = -(-len(arrays) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols + 0.8, panel_size * nrows), squeeze=False)
+    for ax in axes.flat[len(arrays):]:
+        ax.axis("off")
+    for ax, d, title in zip(axes.flat, arrays, titles):
+        _dimensionality_scatter(ax, x, d, size=4, alpha=0.35)
+        ax.set_xscale("linear")  # a short range: even spacing reads better than a log axis
+        ax.set_xlim(x.min() - 0.1 * np.ptp(x) - 0.05, x.max() + 0.1 * np.ptp(x) + 0.05)
+        ax.set_xticks(x, [f"{v:g}" for v in x], fontsize=8)
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -334,24 +409,26 @@ def plot_n2_point(w, b, learned: str, candidate_losses, tuned_pair_loss: float, 
     losses = np.asarray(torch.as_tensor(candidate_losses, dtype=torch.float64)).reshape(-1)
     if w.shape != (2,) or b.shape != (2,) or losses.shape != (3,):
         raise ValueError(f"w and b must hold 2 values and candidate_losses 3; got {w.shape}, {b.shape}, {losses.shape}")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.5, 2.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 2.7), gridspec_kw={"width_ratios": [1.2, 1]})
     left.axhline(0, color="0.8", lw=1)
     for f, (value, colour) in enumerate(zip(w, PHASE_COLORS[:2])):
         level = 0.12 * (1 - 2 * f)
         left.annotate("", xy=(value, level), xytext=(0, level), arrowprops=dict(arrowstyle="->", color=colour, lw=2))
-        left.text(value, 0.22 * (1 - 2 * f), f"W_{f + 1} = {value:.2f}", color=colour, ha="center", fontsize=8)
+        left.text(value / 2, 0.24 * (1 - 2 * f) - 0.03, f"$W_{f + 1}$ = {value:.2f}", color=colour, ha="center",
+                  fontsize=10)
     left.set_xlim(-1.4, 1.4)
     left.set_ylim(-0.4, 0.4)
     left.set_yticks([])
+    left.tick_params(labelsize=9)
     biases = ", ".join(f"{value:.2f}" for value in b.tolist()).replace("-0.00", "0.00")
-    left.set_title(f"learned: {learned}  b = [{biases}]", fontsize=8)
+    left.set_title(f"learned: {learned}\nb = [{biases}]", fontsize=10)
     right.bar([0, 1, 2], losses, color=PHASE_COLORS[:3])
     right.bar([2.3], [tuned_pair_loss], width=0.25, color="white", edgecolor=PHASE_COLORS[2], hatch="//")
     right.axhline(learned_loss, color="black", lw=1, ls="--")
-    right.set_xticks([0, 1, 2], ["feat. 1\nonly", "feat. 2\nonly", "pair"], fontsize=8)
-    right.set_title(f"theory: {predicted}; dashed: learned loss", fontsize=8)
-    right.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=9)
+    right.set_xticks([0, 1, 2], ["feat. 1\nonly", "feat. 2\nonly", "pair"], fontsize=9)
+    right.set_title(f"theory: {predicted}\ndashed: learned loss", fontsize=10)
+    right.tick_params(labelsize=9)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
