@@ -36,3 +36,10 @@ def test_fit_feature_sets_keeps_anticorrelated_pairs_antipodal():
     assert W.shape == (1, 2, 4)
     unit = W[0] / W[0].norm(dim=0)
     assert (unit[:, 0] @ unit[:, 1]).item() < -0.9 and (unit[:, 2] @ unit[:, 3]).item() < -0.9
+
+
+def test_feature_set_fits_returns_every_fit_and_fit_feature_sets_the_lowest_loss_one():
+    W, loss = sweeps.feature_set_fits(4, 2, [0.05, 0.2], fits=3, steps=200, correlated=[[0, 1]], eval_batch_size=5_000)
+    assert W.shape == (2, 3, 2, 4) and loss.shape == (2, 3)
+    best = sweeps.fit_feature_sets(4, 2, [0.05, 0.2], fits=3, steps=200, correlated=[[0, 1]], eval_batch_size=5_000)
+    assert torch.equal(best, W[torch.arange(2), loss.argmin(dim=1)])

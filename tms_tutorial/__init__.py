@@ -5,7 +5,7 @@ Elhage et al., Transformer Circuits Thread, 2022.
 
 import importlib
 
-from . import metrics, sweeps, theory
+from . import metrics, stored, sweeps, theory
 from .data import SetFeatures, SignedFeatures, SparseFeatures
 from .evaluation import best_of, evaluate, loss_by_active_features, sampled_loss
 from .models import ComputationModel, NeuronModel, ToyModel, reconstruction_loss
@@ -28,6 +28,7 @@ __all__ = [
     "reconstruction_loss",
     "metrics",
     "plotting",
+    "stored",
     "sweeps",
     "theory",
     "widgets",

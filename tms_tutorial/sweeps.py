@@ -14,7 +14,7 @@ import torch
 
 from ._checks import check_positive_int
 from .data import SetFeatures, SparseFeatures
-from .evaluation import best_of, evaluate
+from .evaluation import evaluate
 from .models import ToyModel
 from .train import train
 
@@ -67,14 +67,15 @@ def learned_phases(names, losses, grid_shape: Tuple[int, int], candidates: Seque
     return best.reshape(grid_shape), majority.reshape(grid_shape), share.reshape(grid_shape)
 
 
-def fit_feature_sets(n_features: int, n_hidden: int, densities, fits: int = 10, seed: int = 1, steps: int = 4000,
-                     correlated=(), anticorrelated=(), eval_batch_size: int = 1_000_000) -> torch.Tensor:
-    """The lowest-loss of ``fits`` ToyModels per density, trained on correlated / anticorrelated sets.
+def feature_set_fits(n_features: int, n_hidden: int, densities, fits: int = 10, seed: int = 1, steps: int = 4000,
+                     correlated=(), anticorrelated=(), eval_batch_size: int = 1_000_000
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Every one of ``fits`` ToyModels per density, trained on correlated / anticorrelated sets.
 
     Section "Correlated and Anticorrelated Features": every feature of density p
     (SetFeatures' definitions of the sets), importance 1, AdamW at lr 1e-3 for
-    ``steps`` steps; fits are ranked on eval_batch_size samples. Returns W of the
-    best fit per density: (len(densities), n_hidden, n_features).
+    ``steps`` steps, each fit evaluated on eval_batch_size samples. Returns W,
+    (len(densities), fits, n_hidden, n_features), and the losses, (len(densities), fits).
     """
     check_positive_int(fits, "fits")
     p = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
@@ -82,4 +83,16 @@ def fit_feature_sets(n_features: int, n_hidden: int, densities, fits: int = 10, 
     features = SetFeatures(n_features, probability, correlated=correlated, anticorrelated=anticorrelated)
     model = ToyModel(n_features, n_hidden, len(p) * fits, seed=seed)
     train(model, features, steps=steps, progress=False)
-    return model.W.detach()[best_of(evaluate(model, features, batch_size=eval_batch_size), fits)]
+    loss = evaluate(model, features, batch_size=eval_batch_size)
+    return model.W.detach().reshape(len(p), fits, n_hidden, n_features), loss.reshape(len(p), fits)
+
+
+def fit_feature_sets(n_features: int, n_hidden: int, densities, fits: int = 10, seed: int = 1, steps: int = 4000,
+                     correlated=(), anticorrelated=(), eval_batch_size: int = 1_000_000) -> torch.Tensor:
+    """The lowest-loss of ``fits`` ToyModels per density (feature_set_fits).
+
+    Returns W of the best fit per density: (len(densities), n_hidden, n_features).
+    """
+    W, loss = feature_set_fits(n_features, n_hidden, densities, fits, seed, steps, correlated, anticorrelated,
+                               eval_batch_size)
+    return W[torch.arange(W.shape[0]), loss.argmin(dim=1)]
