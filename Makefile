@@ -4,8 +4,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of torch (this pin takes the wheel on the machine's disk; see README).
+# The CPU build of torch, from PyTorch's CPU index (PyPI's torch is a CUDA build of several GB).
+# Another build: make test TORCH="torch==2.5.1" or TORCH_INDEX=https://download.pytorch.org/whl/cu121
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: book test browser-test install clean
 
@@ -14,7 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -27,6 +29,9 @@ test: install
 
 # Needs Debian's chromium (apt-get install chromium); playwright never downloads a browser here.
 browser-test: install
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "make browser-test needs Debian's chromium at" \
+	  "$${CHROMIUM:-/usr/bin/chromium}: sudo apt-get update && sudo apt-get install chromium, or set CHROMIUM" \
+	  "to another chromium (playwright's own browser download is not used)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet playwright
 	$(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
