@@ -351,7 +351,7 @@ def _dimensionality_scatter(ax, x: np.ndarray, dims: np.ndarray, size: float = 2
     """Every feature's D_i against 1/(1-S), with a line at each uniform polytope's value."""
     for name, value in metrics.POLYTOPE_DIMENSIONALITY.items():
         ax.axhline(value, color="0.8", lw=0.8, zorder=0)
-        ax.text(x.max() * 1.15, value, name, fontsize=7, va="center")
+        ax.text(1.02, value, name, fontsize=7, va="center", transform=ax.get_yaxis_transform())  # right of the axes
     jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, dims.shape))  # keep the dots apart along x
     ax.scatter((x[:, None] * jitter).ravel(), dims.ravel(), s=size, alpha=alpha, color="#4c72b0", lw=0)
     ax.set_xscale("log")
@@ -359,9 +359,6 @@ def _dimensionality_scatter(ax, x: np.ndarray, dims: np.ndarray, size: float = 2
     ax.set_ylim(-0.05, 1.1)
     ax.set_xlabel("1 / (1 - S)")
     ax.set_ylabel("feature dimensionality  D_i")
-    for text in ax.texts:  # the polytopes' names sit just right of the axes
-        text.set_transform(ax.get_yaxis_transform())
-        text.set_x(1.02)
 
 
 def plot_feature_dimensionalities(inverse_density, dims: Sequence, titles: Sequence[str],
