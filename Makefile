@@ -16,7 +16,13 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)" --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple
+	if $(BIN)/python -c "import urllib.request; urllib.request.urlopen('$(TORCH_INDEX)/torch/', timeout=10)" 2>/dev/null; then \
+	  $(BIN)/python -m pip install --quiet "$(TORCH)" --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple; \
+	else \
+	  echo "$(TORCH_INDEX) is out of reach: installing $(TORCH) from pip's configured index" \
+	    "(on PyPI that is a CUDA build of several GB)"; \
+	  $(BIN)/python -m pip install --quiet "$(TORCH)"; \
+	fi
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
