@@ -1,0 +1,135 @@
+"""exercises: every checker passes the library's own answer and fails a typical wrong one with its lesson."""
+
+import math
+import re
+
+import pytest
+import torch
+
+from tms_tutorial import exercises, metrics
+
+
+# ---- answers as a student would write them: the right one for every exercise
+
+def sample_features(n_features, p, batch, generator):
+    active = torch.rand(batch, n_features, generator=generator) < p
+    return active * torch.rand(batch, n_features, generator=generator)
+
+
+def relu_model(W, b, x):
+    return torch.relu(x @ W.T @ W + b)
+
+
+def importance_loss(x, x_hat, importance):
+    return (importance * (x - x_hat) ** 2).sum(dim=1).mean()
+
+
+def feature_dimensionality(W):
+    norms = W.norm(dim=0)
+    unit = W / norms.clamp_min(1e-12)
+    return torch.where(norms > 0, norms**2 / ((unit.T @ W) ** 2).sum(dim=1).clamp_min(1e-12), torch.zeros_like(norms))
+
+
+def dropped_loss(p, importance):
+    return importance * (p / 3 - p**2 / 4)
+
+
+def antipodal_loss(p, importance_1, importance_2):
+    return p**2 * (importance_1 + importance_2) / 6
+
+
+def boundary_density(r):
+    low = min(1.0, r)
+    return 4 * low / (2 * (1 + r) + 3 * low)
+
+
+def relu_square_mean(a, c):
+    safe = torch.where(a == 0, torch.ones_like(a), a)
+    root = (-c / safe).clamp(0, 1)
+    s = torch.where(a > 0, root, torch.zeros_like(a))
+    t = torch.where(a > 0, torch.ones_like(a), root)
+    s = torch.where(a == 0, torch.zeros_like(a), s)
+    t = torch.where(a == 0, (c > 0).to(a.dtype), t)
+    return a * a * (t**3 - s**3) / 3 + a * c * (t**2 - s**2) + c * c * (t - s)
+
+
+def dimensions_per_feature(W):
+    return W.shape[0] / (W**2).sum()
+
+
+def name_polytope(D):
+    levels = {k: v for k, v in metrics.POLYTOPE_DIMENSIONALITY.items() if k != "not learned"}
+    best = min(levels, key=lambda k: abs(levels[k] - D))
+    return best if abs(levels[best] - D) <= 0.05 else "other"
+
+
+def anticorrelated_pair(p, batch, generator):
+    active = torch.rand(batch, generator=generator) < p
+    which = torch.randint(0, 2, (batch,), generator=generator)
+    x = torch.zeros(batch, 2)
+    x[torch.arange(batch), which] = active * torch.rand(batch, generator=generator)
+    return x
+
+
+def pair_cosine(W, i, j):
+    return (W[:, i] @ W[:, j]) / (W[:, i].norm() * W[:, j].norm())
+
+
+RIGHT = {name: globals()[name] for name in exercises.CHECKERS}
+
+# ---- typical wrong answers, and a phrase of the lesson each must get
+WRONG = [
+    ("sample_features", lambda n, p, b, g: (torch.rand(b, n, generator=g) > p) * torch.rand(b, n, generator=g),
+     "below"),
+    ("sample_features", lambda n, p, b, g: (torch.rand(b, n, generator=g) < p).double(), "uniformly"),
+    ("sample_features", lambda n, p, b, g: (torch.rand(b, n) < p) * torch.rand(b, n), "generator"),
+    ("relu_model", lambda W, b, x: x @ W.T @ W + b, "ReLU"),
+    ("relu_model", lambda W, b, x: torch.relu(x @ W.T @ W), "bias"),
+    ("relu_model", lambda W, b, x: torch.relu(x @ W @ W.T + b), "W.T @ W"),
+    ("importance_loss", lambda x, y, imp: ((x - y) ** 2).sum(dim=1).mean(), "importance"),
+    ("importance_loss", lambda x, y, imp: (imp * (x - y) ** 2).mean(), "sum over the features"),
+    ("feature_dimensionality", lambda W: (W.norm(dim=0) ** 2 / ((W.T @ W) ** 2).sum(dim=1)).nan_to_num(0.0), "unit"),
+    ("feature_dimensionality", lambda W: W.norm(dim=0) ** 2 / (((W / W.norm(dim=0)).T @ W) ** 2).sum(dim=1), "NaN"),
+    ("dropped_loss", lambda p, imp: imp * p / 3, "variance"),
+    ("dropped_loss", lambda p, imp: p / 3 - p**2 / 4, "importance"),
+    ("antipodal_loss", lambda p, i1, i2: p * (i1 + i2) / 6, "p^2"),
+    ("antipodal_loss", lambda p, i1, i2: p**2 * (i1 + i2) / 3, "1/6"),
+    ("boundary_density", lambda r: 4 * r / (2 * (1 + r) + 3 * r), "min(1, r)"),
+    ("relu_square_mean", lambda a, c: a * a / 3 + a * c + c * c, "ReLU is zero"),
+    ("dimensions_per_feature", lambda W: W.shape[1] / (W**2).sum(), "m (the hidden size"),
+    ("dimensions_per_feature", lambda W: W.shape[0] / W.norm(), "square"),
+    ("name_polytope", lambda D: min(metrics.POLYTOPE_DIMENSIONALITY,
+                                    key=lambda k: abs(metrics.POLYTOPE_DIMENSIONALITY[k] - D)), "'other'"),
+    ("anticorrelated_pair", lambda p, b, g: sample_features(2, p, b, g), "never active together"),
+    ("anticorrelated_pair", lambda p, b, g: torch.stack([sample_features(1, p, b, g)[:, 0], torch.zeros(b)], dim=1),
+     "1/2"),  # always the first member
+    ("pair_cosine", lambda W, i, j: W[:, i] @ W[:, j], "lengths"),
+    ("pair_cosine", lambda W, i, j: (W[i] @ W[j]) / (W[i].norm() * W[j].norm()), "columns"),
+]
+
+
+@pytest.mark.parametrize("name", list(exercises.CHECKERS))
+def test_every_checker_passes_the_right_answer(name, capsys):
+    exercises.CHECKERS[name](RIGHT[name])
+    assert capsys.readouterr().out.startswith(f"\u2713 {name}: correct")
+
+
+@pytest.mark.parametrize("name, wrong, lesson", WRONG, ids=[f"{n}-{k}" for k, (n, _, _) in enumerate(WRONG)])
+def test_every_checker_fails_a_typical_wrong_answer_with_its_lesson(name, wrong, lesson):
+    with pytest.raises(AssertionError, match=re.escape(lesson)):
+        exercises.CHECKERS[name](wrong)
+
+
+def test_every_exercise_has_a_wrong_answer_tested_and_chapters_one_to_three_have_four_each():
+    assert {name for name, _, _ in WRONG} == set(exercises.CHECKERS)
+    assert all(len(exercises.EXERCISES[chapter]) >= 4 for chapter in (1, 2, 3))
+
+
+def test_the_statistical_checks_pass_right_answers_drawn_with_other_seeds():
+    """Six standard errors leave a right answer about one chance in 1e8 per check of failing."""
+    for offset in range(1, 6):
+        def reseeded(answer, offset=offset):
+            return lambda *args: answer(*args[:-1], torch.Generator().manual_seed(args[-1].initial_seed() + offset))
+        exercises.check_sample_features(reseeded(sample_features))
+        exercises.check_anticorrelated_pair(reseeded(anticorrelated_pair))
+    assert math.isclose(exercises.SIGMAS, 6.0)

@@ -1,0 +1,309 @@
+"""Checkers for the book's exercises: a student's answer run beside the library's own.
+
+Each ``check_<exercise>(answer)`` calls the student's function on small seeded inputs on
+the CPU, compares what it returns with what the library computes, and prints one line if
+they agree. If they do not, it raises an AssertionError whose message names the likely
+mistake ("did you forget the ReLU?"), so that a failed check teaches. Statistical
+exercises (sampling) use tolerances of six standard errors: a correct answer fails with
+probability below one in a hundred million, and the typical mistakes fail for certain.
+
+``EXERCISES`` lists every exercise by chapter with the signature the student writes; a
+later chapter adds its exercises here and nothing else changes. Nothing here imports
+more than the library itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, List, Tuple
+
+import torch
+
+from . import metrics, theory
+
+# chapter -> [(exercise, the signature the student implements, what it computes)]
+EXERCISES: Dict[int, List[Tuple[str, str, str]]] = {
+    1: [
+        ("sample_features", "sample_features(n_features, p, batch, generator) -> (batch, n_features)",
+         "each feature active with probability p, then uniform on [0, 1]; otherwise 0"),
+        ("relu_model", "relu_model(W, b, x) -> (batch, n)",
+         "x' = ReLU(W^T W x + b) for W (m, n), b (n,), x (batch, n)"),
+        ("importance_loss", "importance_loss(x, x_hat, importance) -> scalar",
+         "mean over the batch of sum_i I_i (x_i - x'_i)^2"),
+        ("feature_dimensionality", "feature_dimensionality(W) -> (n,)",
+         "D_i = |W_i|^2 / sum_j (W_i / |W_i| . W_j)^2, and 0 for a feature with W_i = 0"),
+    ],
+    2: [
+        ("dropped_loss", "dropped_loss(p, importance) -> loss", "loss of a feature with W_i = 0 and the best bias"),
+        ("antipodal_loss", "antipodal_loss(p, importance_1, importance_2) -> loss",
+         "loss of the antipodal pair W = [1, -1], b = 0"),
+        ("boundary_density", "boundary_density(r) -> p*", "density below which the pair beats dropping a feature"),
+        ("relu_square_mean", "relu_square_mean(a, c) -> E[ReLU(a u + c)^2]", "for u uniform on [0, 1], elementwise"),
+    ],
+    3: [
+        ("dimensions_per_feature", "dimensions_per_feature(W) -> D*", "m / |W|_F^2 for W (m, n)"),
+        ("name_polytope", "name_polytope(D) -> name",
+         "the uniform polytope whose D_i is within 0.05 of D, else 'other'"),
+        ("anticorrelated_pair", "anticorrelated_pair(p, batch, generator) -> (batch, 2)",
+         "with probability p exactly one of the two features, chosen at random, is active (uniform on [0, 1])"),
+        ("pair_cosine", "pair_cosine(W, i, j) -> cosine", "the cosine of the angle between W_i and W_j"),
+    ],
+}
+
+SIGMAS = 6.0  # statistical checks allow this many standard errors
+
+
+def _passed(name: str, detail: str) -> None:
+    print(f"\u2713 {name}: correct ({detail})")
+
+
+def _tensor(value, name: str) -> torch.Tensor:
+    try:
+        return torch.as_tensor(value, dtype=torch.float64).cpu()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise AssertionError(f"{name} should return numbers (a tensor or a float); got {type(value).__name__}") from exc
+
+
+def _shape(out: torch.Tensor, expected: Tuple[int, ...], name: str) -> None:
+    assert tuple(out.shape) == expected, f"{name} should return shape {expected}; got {tuple(out.shape)}"
+
+
+def _close(out, reference, name: str, hints: List[Tuple[torch.Tensor, str]], what: str, atol: float = 1e-5) -> None:
+    """Pass if out matches reference; else fail with the hint of the first wrong answer that out matches."""
+    out, reference = _tensor(out, name), _tensor(reference, "reference")
+    _shape(out, tuple(reference.shape), name)
+    if torch.allclose(out, reference, atol=atol, rtol=1e-4):
+        return
+    for wrong, hint in hints:
+        if wrong.shape == out.shape and torch.allclose(out, wrong.to(out.dtype), atol=atol, rtol=1e-4):
+            raise AssertionError(f"{name}: {hint}")
+    worst = (out - reference).abs().max().item()
+    raise AssertionError(f"{name}: wrong {what} (largest difference {worst:.3g}); compare your formula with the text")
+
+
+# ---------------------------------------------------------------- chapter 1
+
+
+def check_sample_features(answer: Callable) -> None:
+    """sample_features(n_features, p, batch, generator): independent features, active with probability p."""
+    name = "sample_features"
+    n, batch = 20, 20_000
+    for p in (0.1, 0.7):
+        x = _tensor(answer(n, p, batch, torch.Generator().manual_seed(0)), name)
+        _shape(x, (batch, n), name)
+        assert ((x >= 0) & (x <= 1)).all(), f"{name}: values must lie in [0, 1]; got {x.min():.3g} to {x.max():.3g}"
+        active = x > 0
+        share, count = active.double().mean().item(), active.numel()
+        spread = SIGMAS * math.sqrt(p * (1 - p) / count)
+        if abs(share - (1 - p)) < spread:
+            raise AssertionError(f"{name}: at p = {p} a share {share:.3f} of the features is active, 1 - p: a feature "
+                                 "is active when the random number is *below* p (check your comparison)")
+        assert abs(share - p) < spread, f"{name}: at p = {p} a share {share:.3f} of the features is active; expected p"
+        values = x[active]
+        if torch.allclose(values, torch.ones_like(values)):
+            raise AssertionError(f"{name}: every active feature is 1; an active feature takes a value drawn "
+                                 "uniformly from [0, 1]")
+        mean_spread = SIGMAS * math.sqrt(1 / 12 / len(values))
+        assert abs(values.mean().item() - 0.5) < mean_spread, (
+            f"{name}: active values average {values.mean():.3f}; values uniform on [0, 1] average 0.5")
+        columns = active.double().mean(dim=0)
+        assert (columns - p).abs().max() < SIGMAS * math.sqrt(p * (1 - p) / batch), (
+            f"{name}: some features are active much more often than others; every feature should be active with "
+            "probability p, independently")
+    first = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
+    again = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
+    assert torch.equal(first, again), f"{name}: draw every random number from the generator you are given"
+    _passed(name, "p = 0.1 and 0.7, 400,000 entries each")
+
+
+def _random_model(seed: int, m: int = 2, n: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(m, n, generator=g, dtype=torch.float64) * 0.7
+    b = torch.randn(n, generator=g, dtype=torch.float64) * 0.3
+    x = torch.rand(64, n, generator=g, dtype=torch.float64) * (torch.rand(64, n, generator=g) < 0.4)
+    return W, b, x
+
+
+def check_relu_model(answer: Callable) -> None:
+    """relu_model(W, b, x) = ReLU(x W^T W + b), for a batch x of shape (batch, n)."""
+    name = "relu_model"
+    for seed in range(3):
+        W, b, x = _random_model(seed)
+        try:
+            out = answer(W.clone(), b.clone(), x.clone())
+        except RuntimeError as exc:
+            raise AssertionError(f"{name}: {exc}; the hidden layer is h = W x (m numbers per sample), the output "
+                                 "W^T h + b (n numbers): with a batch of rows, x @ W.T @ W") from exc
+        linear = x @ W.T @ W + b
+        _close(out, torch.relu(linear), name, [
+            (linear, "did you forget the ReLU? Outputs must not be negative"),
+            (torch.relu(x @ W.T @ W), "did you forget the bias b?"),
+            (x @ W.T @ W + b, "did you forget the ReLU?"),
+        ], "output")
+    _passed(name, "3 random models, batch of 64")
+
+
+def check_importance_loss(answer: Callable) -> None:
+    """importance_loss(x, x_hat, importance): mean over the batch of sum_i I_i (x_i - x'_i)^2."""
+    name = "importance_loss"
+    g = torch.Generator().manual_seed(5)
+    x, x_hat = torch.rand(32, 6, generator=g, dtype=torch.float64), torch.rand(32, 6, generator=g, dtype=torch.float64)
+    importance = 0.8 ** torch.arange(6, dtype=torch.float64)
+    error = x - x_hat
+    reference = (importance * error**2).sum(dim=1).mean()
+    _close(answer(x.clone(), x_hat.clone(), importance.clone()), reference, name, [
+        ((error**2).sum(dim=1).mean(), "did you weight each feature's squared error by its importance I_i?"),
+        ((importance * error**2).mean(), "sum over the features and average over the batch (you averaged over both)"),
+        ((importance * error.abs()).sum(dim=1).mean(), "square the errors"),
+        ((importance * error**2).sum(), "average over the batch, not sum"),
+    ], "loss")
+    _passed(name, "a batch of 32, 6 features")
+
+
+def check_feature_dimensionality(answer: Callable) -> None:
+    """feature_dimensionality(W) for W (m, n): D_i = |W_i|^2 / sum_j (W^_i . W_j)^2; 0 where W_i = 0."""
+    name = "feature_dimensionality"
+    W, _, _ = _random_model(7, m=3, n=6)
+    W[:, 5] = 0.0  # a feature the model does not represent
+    reference = metrics.feature_dimensionality(W[None])[0]
+    G = W.T @ W
+    norms2 = G.diagonal()
+    unnormalized = norms2 / (G**2).sum(dim=1)
+    others = norms2 / ((G / norms2.clamp_min(1e-12).sqrt()[:, None]) ** 2 * (1 - torch.eye(6, dtype=W.dtype))).sum(1)
+    out = _tensor(answer(W.clone()), name)
+    _shape(out, (6,), name)
+    assert torch.isfinite(out).all(), f"{name}: a feature with W_i = 0 has D_i = 0, not NaN or inf (divide with care)"
+    _close(out, reference, name, [
+        (unnormalized.nan_to_num(0.0), "project on the *unit* vector W_i / |W_i| before squaring"),
+        (others.nan_to_num(0.0), "the sum over j includes j = i (the feature itself)"),
+    ], "dimensionality")
+    _passed(name, "a random W of 6 features in 3 dimensions, one of them zero")
+
+
+# ---------------------------------------------------------------- chapter 2
+
+
+_DENSITIES = torch.tensor([0.01, 0.1, 0.3, 0.7, 1.0], dtype=torch.float64)
+
+
+def check_dropped_loss(answer: Callable) -> None:
+    """dropped_loss(p, importance) = importance (p/3 - p^2/4): the variance the best bias p/2 leaves."""
+    name = "dropped_loss"
+    importance = torch.tensor(0.7, dtype=torch.float64)
+    out = torch.stack([_tensor(answer(p.item(), 0.7), name) for p in _DENSITIES])
+    _close(out, theory.dropped_loss(_DENSITIES, importance), name, [
+        (importance * _DENSITIES / 3, "that is E[x^2] = p/3, the loss with bias 0; the best bias p/2 leaves the "
+                                      "variance p/3 - p^2/4"),
+        (importance * _DENSITIES / 12, "x is 0 with probability 1 - p, so its variance is p/3 - p^2/4, not p/12"),
+        (_DENSITIES / 3 - _DENSITIES**2 / 4, "multiply by the feature's importance"),
+    ], "loss")
+    _passed(name, "five densities")
+
+
+def check_antipodal_loss(answer: Callable) -> None:
+    """antipodal_loss(p, i1, i2) = p^2 (i1 + i2) / 6."""
+    name = "antipodal_loss"
+    out = torch.stack([_tensor(answer(p.item(), 1.0, 0.4), name) for p in _DENSITIES])
+    p = _DENSITIES
+    _close(out, theory.antipodal_loss(p, 1.0, 0.4), name, [
+        (p * 1.4 / 6, "the pair errs only when *both* features are active: probability p^2"),
+        (p**2 * 1.4 / 3, "the mean of min(u, v)^2 for u, v uniform on [0, 1] is 1/6"),
+        (p**2 / 6, "each feature's error is weighted by its own importance: (I_1 + I_2)"),
+    ], "loss")
+    _passed(name, "five densities")
+
+
+def check_boundary_density(answer: Callable) -> None:
+    """boundary_density(r) = 4 min(1, r) / (2 (1 + r) + 3 min(1, r))."""
+    name = "boundary_density"
+    r = torch.tensor([0.1, 0.5, 1.0, 2.0, 10.0], dtype=torch.float64)
+    out = torch.stack([_tensor(answer(value.item()), name) for value in r])
+    _close(out, theory.n2_boundaries(r), name, [
+        (4 * r / (2 * (1 + r) + 3 * r), "above r = 1 the pair competes with dropping feature 1, the *less* important "
+                                        "one: use min(1, r)"),
+    ], "density")
+    _passed(name, "r from 0.1 to 10")
+
+
+def check_relu_square_mean(answer: Callable) -> None:
+    """relu_square_mean(a, c) = E[ReLU(a u + c)^2] for u uniform on [0, 1], elementwise."""
+    name = "relu_square_mean"
+    a = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, 0.0, 0.0], dtype=torch.float64)
+    c = torch.tensor([0.0, 0.5, -0.2, 0.1, -3.0, 0.3, -0.3], dtype=torch.float64)
+    out = _tensor(answer(a.clone(), c.clone()), name)
+    _close(out, theory.relu_moments(a, c)[0], name, [
+        (a * a / 3 + a * c + c * c, "the ReLU is zero where a u + c < 0: integrate only over the part of [0, 1] "
+                                    "where a u + c > 0"),
+    ], "mean")
+    _passed(name, "7 pairs (a, c), both signs, a = 0 included")
+
+
+# ---------------------------------------------------------------- chapter 3
+
+
+def check_dimensions_per_feature(answer: Callable) -> None:
+    """dimensions_per_feature(W) = m / |W|_F^2 for W (m, n)."""
+    name = "dimensions_per_feature"
+    W, _, _ = _random_model(11, m=3, n=8)
+    frob2 = (W**2).sum()
+    _close(_tensor(answer(W.clone()), name), 3 / frob2, name, [
+        (8 / frob2, "D* counts dimensions per feature: m (the hidden size, W.shape[0]) over |W|_F^2"),
+        (3 / frob2.sqrt(), "square the Frobenius norm: |W|_F^2 = sum of every W_ij^2"),
+        (frob2 / 3, "D* = m / |W|_F^2, not its inverse"),
+    ], "value")
+    _passed(name, "a random W of 8 features in 3 dimensions")
+
+
+def check_name_polytope(answer: Callable) -> None:
+    """name_polytope(D): the uniform polytope whose D_i lies within 0.05 of D, else 'other'."""
+    name = "name_polytope"
+    cases = {value + shift: polytope for polytope, value in metrics.POLYTOPE_DIMENSIONALITY.items()
+             if polytope not in ("not learned", "pentagon", "square antiprism") for shift in (-0.02, 0.0, 0.02)}
+    cases.update({0.4: "pentagon", 0.375: "square antiprism", 0.58: "other", 0.88: "other"})
+    for D, expected in cases.items():
+        got = answer(D)
+        assert got == expected, (f"{name}({D:.3f}) gave {got!r}, expected {expected!r}: the levels are "
+                                 + ", ".join(f"{k} {v:.3f}" for k, v in metrics.POLYTOPE_DIMENSIONALITY.items())
+                                 + "; a value more than 0.05 from the nearest one is 'other'")
+    _passed(name, f"{len(cases)} values")
+
+
+def check_anticorrelated_pair(answer: Callable) -> None:
+    """anticorrelated_pair(p, batch, generator): with probability p exactly one member is active."""
+    name = "anticorrelated_pair"
+    p, batch = 0.3, 200_000
+    x = _tensor(answer(p, batch, torch.Generator().manual_seed(3)), name)
+    _shape(x, (batch, 2), name)
+    active = x > 0
+    both = (active[:, 0] & active[:, 1]).sum().item()
+    assert both == 0, (f"{name}: both features are active in {both} samples; anticorrelated features are never "
+                       "active together (choose one of the two, then draw its value)")
+    share = active.any(dim=1).double().mean().item()
+    assert abs(share - p) < SIGMAS * math.sqrt(p * (1 - p) / batch), (
+        f"{name}: a share {share:.3f} of the samples has an active feature; expected p = {p}")
+    first = active[:, 0].double().mean().item()
+    assert abs(first - p / 2) < SIGMAS * math.sqrt(p / 2 * (1 - p / 2) / batch), (
+        f"{name}: feature 0 is active in a share {first:.3f} of the samples; each member should be chosen "
+        f"with probability 1/2, so p/2 = {p / 2}")
+    values = x[active]
+    assert abs(values.mean().item() - 0.5) < SIGMAS * math.sqrt(1 / 12 / len(values)), (
+        f"{name}: active values average {values.mean():.3f}; they should be uniform on [0, 1]")
+    _passed(name, f"p = {p}, {batch:,} samples")
+
+
+def check_pair_cosine(answer: Callable) -> None:
+    """pair_cosine(W, i, j): the cosine of the angle between columns W_i and W_j."""
+    name = "pair_cosine"
+    W, _, _ = _random_model(13, m=3, n=5)
+    unit, rows = W / W.norm(dim=0), W / W.norm(dim=1, keepdim=True)
+    for i, j in [(0, 1), (1, 2), (2, 4)]:
+        hints = [(W[:, i] @ W[:, j], "divide the dot product by both lengths |W_i| |W_j|")]
+        if j < W.shape[0]:
+            hints.append((rows[i] @ rows[j], "features are the *columns* of W (W[:, i]), not its rows"))
+        _close(_tensor(answer(W.clone(), i, j), name), unit[:, i] @ unit[:, j], name, hints, "cosine")
+    _passed(name, "3 pairs of columns of a random W")
+
+
+CHECKERS: Dict[str, Callable[[Callable], None]] = {
+    exercise: globals()[f"check_{exercise}"] for chapter in EXERCISES.values() for exercise, _, _ in chapter
+}
