@@ -133,3 +133,12 @@ def test_the_statistical_checks_pass_right_answers_drawn_with_other_seeds():
         exercises.check_sample_features(reseeded(sample_features))
         exercises.check_anticorrelated_pair(reseeded(anticorrelated_pair))
     assert math.isclose(exercises.SIGMAS, 6.0)
+
+
+def test_a_stub_not_filled_in_raises_its_own_not_implemented_error():
+    def stub(*args):
+        raise NotImplementedError("write it")
+
+    for check in exercises.CHECKERS.values():
+        with pytest.raises(NotImplementedError, match="write it"):
+            check(stub)
