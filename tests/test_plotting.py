@@ -80,6 +80,21 @@ def test_standard_panel_shows_WtW_bias_and_norms():
     assert np.allclose([patch.get_width() for patch in bars.patches], [1.0, 0.5, 0.0])
 
 
+def test_standard_panel_and_feature_graphs_wrap_into_rows():
+    W, b = torch.randn(5, 2, 6), torch.zeros(5, 6)
+    one_row = plotting.plot_standard_panel(W, b)
+    wrapped = plotting.plot_standard_panel(W, b, ncols=2)
+    assert len(wrapped.axes) == len(one_row.axes) == 3 * 5 + 2  # heat map, bias, bars per model; two colour bars
+    heats = [ax for ax in wrapped.axes if ax.get_images() and ax.get_images()[0].get_array().shape == (6, 6)]
+    assert len({round(ax.get_position().y0, 3) for ax in heats}) == 3  # rows of 2, 2 and 1
+    plt.close("all")
+    fig = plotting.plot_feature_graphs(torch.randn(3, 2, 5), ncols=2)
+    assert len(fig.axes) == 4 and not fig.axes[3].axison
+    plt.close(fig)
+    with pytest.raises(ValueError, match="ncols"):
+        plotting.plot_standard_panel(W, b, ncols=0)
+
+
 def test_standard_panel_checks_b():
     with pytest.raises(ValueError, match="b must have shape"):
         plotting.plot_standard_panel(torch.zeros(2, 2, 3), torch.zeros(2, 4))

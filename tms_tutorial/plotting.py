@@ -117,8 +117,9 @@ def plot_standard_panel(
     b,
     titles: Optional[Sequence[str]] = None,
     panel_width: float = 2.0,
+    ncols: Optional[int] = None,
 ) -> Figure:
-    """The paper's summary of each model, one column per instance.
+    """The paper's summary of each model, one column per instance, ncols columns to a row (default: all).
 
     Top: W^T W as a heat map (which features share directions; the diagonal is
     ‖W_i‖^2) with the bias b beside it. Bottom: a bar per feature of ‖W_i‖,
@@ -138,34 +139,39 @@ def plot_standard_panel(
     interference = metrics.superposition(W_t).numpy()
     b = b.numpy()
 
-    fig = plt.figure(figsize=(panel_width * n_instances + 0.9, 2 * panel_width + 0.3))
-    grid = fig.add_gridspec(
-        2, 2 * n_instances + 1,
-        width_ratios=[n_features, 0.12 * n_features] * n_instances + [0.08 * n_features],
-        height_ratios=[1, 1], wspace=0.15, hspace=0.12,
+    ncols = n_instances if ncols is None else min(check_positive_int(ncols, "ncols"), n_instances)
+    nrows = -(-n_instances // ncols)
+    height = (2 * panel_width + 0.3) * nrows + 0.5 * (nrows - 1)
+    fig = plt.figure(figsize=(panel_width * ncols + 0.9, height))
+    grid = fig.add_gridspec(  # per row of instances: heat maps, bars, then a gap before the next row
+        3 * nrows - 1, 2 * ncols + 1,
+        width_ratios=[n_features, 0.12 * n_features] * ncols + [0.08 * n_features],
+        height_ratios=([1, 1, 0.3] * nrows)[:-1], wspace=0.15, hspace=0.12,
+        top=None if nrows == 1 else 1 - 0.5 / height,  # a fixed margin for a title, not a share of the height
     )
     heat_norm = Normalize(-1, 1)
     sup_norm = Normalize(0, 1)
     bar_limit = max(1.1, 1.05 * float(norms.max()))
     feature_index = np.arange(n_features)
     for k in range(n_instances):
-        ax_w = fig.add_subplot(grid[0, 2 * k])
+        row, col = 3 * (k // ncols), k % ncols
+        ax_w = fig.add_subplot(grid[row, 2 * col])
         heat = ax_w.imshow(wtw[k], cmap=WTW_CMAP, norm=heat_norm)
         ax_w.set_xticks([])
         ax_w.set_yticks([])
         ax_w.set_title(titles[k], fontsize=9)
-        ax_b = fig.add_subplot(grid[0, 2 * k + 1])
+        ax_b = fig.add_subplot(grid[row, 2 * col + 1])
         ax_b.imshow(b[k][:, None], cmap=WTW_CMAP, norm=heat_norm, aspect="auto")
         ax_b.set_xticks([])
         ax_b.set_yticks([])
-        ax_bar = fig.add_subplot(grid[1, 2 * k : 2 * k + 2])
+        ax_bar = fig.add_subplot(grid[row + 1, 2 * col : 2 * col + 2])
         colours = SUPERPOSITION_CMAP(sup_norm(np.minimum(interference[k], 1.0)))
         ax_bar.barh(feature_index, norms[k], color=colours, height=0.8)
         ax_bar.set_ylim(n_features - 0.5, -0.5)
         ax_bar.set_xlim(0, bar_limit)
         ax_bar.set_yticks([])
         ax_bar.tick_params(labelsize=7)
-        if k == 0:
+        if col == 0:
             ax_w.set_ylabel(r"$W^TW$  |  $b$", fontsize=9)
             ax_bar.set_ylabel(r"$\|W_i\|$ (feature 0 on top)", fontsize=8)
         ax_bar.set_xlabel(r"$\|W_i\|$", fontsize=8)
@@ -267,8 +273,8 @@ GEOMETRY_COLORS = {
 
 
 def plot_feature_graphs(W, titles: Optional[Sequence[str]] = None, threshold: float = 0.2,
-                        min_norm: float = 0.5, panel_size: float = 3.2) -> Figure:
-    """The paper's feature geometry graphs: one panel per instance.
+                        min_norm: float = 0.5, panel_size: float = 3.2, ncols: Optional[int] = None) -> Figure:
+    """The paper's feature geometry graphs: one panel per instance, ncols to a row (default: all).
 
     Each learned feature is a node, coloured by the structure
     metrics.feature_geometry finds for it; an edge joins features with
@@ -279,8 +285,12 @@ def plot_feature_graphs(W, titles: Optional[Sequence[str]] = None, threshold: fl
     W = check_weights(W)
     names = metrics.feature_geometry(W, min_norm=min_norm, threshold=threshold)
     titles = _titles(titles, W.shape[0])
-    fig, axes = plt.subplots(1, W.shape[0], figsize=(panel_size * W.shape[0], panel_size), squeeze=False)
-    for k, ax in enumerate(axes[0]):
+    ncols = W.shape[0] if ncols is None else min(check_positive_int(ncols, "ncols"), W.shape[0])
+    nrows = -(-W.shape[0] // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows), squeeze=False)
+    for ax in axes.flat[W.shape[0]:]:
+        ax.axis("off")
+    for k, ax in zip(range(W.shape[0]), axes.flat):
         Wk = W[k]
         overlap = (Wk.T @ Wk).abs().numpy()
         learned = [i for i, name in enumerate(names[k]) if name != "not learned"]
