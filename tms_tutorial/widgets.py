@@ -38,8 +38,8 @@ def figure_to_png(fig: Figure, dpi: int = 80, colors: Optional[int] = 128) -> by
     """Render a figure to PNG bytes and close it.
 
     colors: store the image with a palette of at most this many colours (None: full
-    RGBA). Plots use few colours, so a palette keeps them sharp at a third to a fifth
-    of the size, which matters for explorers that hold hundreds of frames on one page.
+    RGBA). Plots use few colours, so a palette keeps them sharp at about a third of the
+    size (chapter 2's frames), which matters for explorers that hold a hundred frames on a page.
     """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
