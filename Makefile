@@ -1,4 +1,6 @@
 # make book: set up .venv and build the book into _build/html from the chapters' stored outputs
+# make book SOLUTIONS=hidden: the course's edition, exercise solutions withheld, into _build/course/_build/html
+# make assignments: regenerate the student notebooks in assignments/ from the chapters
 # make test: set up .venv, run the unit tests, then execute every chapter under nbval (text and figures checked)
 # make browser-test: after make book, check the built pages in headless chromium
 PYTHON ?= python3
@@ -8,8 +10,11 @@ BIN := $(VENV)/bin
 # Another build: make test TORCH="torch==2.5.1" or TORCH_INDEX=https://download.pytorch.org/whl/cu121
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# shown: each exercise's solution folded under it; hidden: withheld (book/_ext/solutions.py)
+SOLUTIONS ?= shown
+BOOK_OUT := $(if $(filter hidden,$(SOLUTIONS)),_build/course,.)
 
-.PHONY: book test browser-test install clean
+.PHONY: book test browser-test assignments install clean
 
 install: $(VENV)/.installed
 
@@ -27,7 +32,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 book: install
-	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	TMS_SOLUTIONS=$(SOLUTIONS) $(BIN)/jupyter-book build . --path-output $(BOOK_OUT) --warningiserror --nitpick --keep-going
+
+assignments: install
+	$(BIN)/python scripts/assignments.py student book/[0-9]*.ipynb -o assignments
 
 test: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser

@@ -6,7 +6,11 @@ it loads from file:// with no network, every image has loaded (natural width > 0
 the console shows no errors other than unreachable CDNs, the equations are typeset
 by the book's own copy of MathJax (no raw LaTeX shows), the Colab and Binder buttons
 point at that page's notebook, and each static explorer switches figures when its
-sliders move. A screenshot of every page goes to _build/screenshots/.
+sliders move, and each exercise's solution is folded (closed until its "Show solution" is
+clicked). The course's edition (`make book SOLUTIONS=hidden`, in _build/course) withholds
+every solution; its test skips when that edition was not built, unless
+TMS_REQUIRE_COURSE_EDITION is set (as .ci/run does). A screenshot of every page goes to
+_build/screenshots/.
 """
 
 import os
@@ -17,13 +21,18 @@ import pytest
 import yaml
 from playwright import sync_api as playwright_api
 
+from tms_tutorial.exercises import EXERCISES as CHAPTER_EXERCISES
+
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
+COURSE_HTML = ROOT / "_build" / "course" / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 PAGES = [TOC["root"]] + [entry["file"] for entry in TOC["chapters"]]
+EXERCISES = {entry["file"]: [name for name, _, _ in CHAPTER_EXERCISES.get(int(Path(entry["file"]).name[:2]), [])]
+             for entry in TOC["chapters"]}
 URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 # Console errors that only say the network (or a CDN on it) is unreachable, and the
 # theme's complaint that file:// pages have no stored light/dark preference.
@@ -82,4 +91,37 @@ def test_page(browser, page_path):
             slider.fill(str(0 if int(slider.input_value()) == top else top))
             assert explorer.evaluate(shown) != before, f"explorer {k}, slider {s}: the figure did not change"
         page.screenshot(path=str(SHOTS / f"{Path(page_path).name}_explorer{k}.png"))
+
+    solutions = page.locator(".tms-solution > details")
+    assert solutions.count() == len(EXERCISES.get(page_path, [])), "one folded solution per exercise"
+    for k, name in enumerate(EXERCISES.get(page_path, [])):
+        folded = solutions.nth(k)
+        code = folded.locator(".cell_input")
+        assert folded.evaluate("d => d.open") is False and not code.is_visible(), f"{name}: solution not folded"
+        summary = folded.locator("summary")
+        summary.scroll_into_view_if_needed()
+        assert summary.inner_text().strip() == "Show solution"
+        summary.click()
+        assert code.is_visible() and f"def {name}(" in code.inner_text(), f"{name}: the solution does not unfold"
+        assert "BEGIN SOLUTION" not in code.inner_text() and "# EXERCISE" not in code.inner_text()
+        if k == 0:
+            page.screenshot(path=str(SHOTS / f"{Path(page_path).name}_solution.png"))
+    page.close()
+
+
+@pytest.mark.parametrize("page_path", [page for page in PAGES if page != TOC["root"]])
+def test_course_edition_withholds_every_solution(browser, page_path):
+    if not (COURSE_HTML / "index.html").exists():
+        if os.environ.get("TMS_REQUIRE_COURSE_EDITION"):
+            pytest.fail("no course edition: run `make book SOLUTIONS=hidden` first")
+        pytest.skip("the course edition is not built (make book SOLUTIONS=hidden)")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((COURSE_HTML / f"{page_path}.html").as_uri(), wait_until="load")
+    text = page.evaluate("document.querySelector('article').innerText")
+    names = EXERCISES.get(page_path, [])
+    assert page.locator(".tms-solution-withheld").count() == len(names)
+    assert page.locator(".tms-solution").count() == 0 and "Show solution" not in text
+    for name in names:
+        assert f"def {name}(" not in text, f"{name}: its solution shows in the course edition"
+        assert f"check_{name}({name})" in text, f"{name}: its check should still show"
     page.close()
