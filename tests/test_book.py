@@ -65,3 +65,28 @@ def test_chapters_are_stored_executed_top_to_bottom(path):
         for output in cell.get("outputs", []):
             assert output.output_type != "error", f"{path.name} stores an error: {output.get('ename')}"
     assert any(output.get("data", {}).get("image/png") for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+def test_readme_and_landing_page_open_each_student_notebook_in_colab():
+    repo = URL.removeprefix("https://github.com/")
+    for page in (ROOT / "README.md", ROOT / "book" / "intro.md"):
+        text = page.read_text()
+        assert "## Teaching with this book" in text
+        for path in CHAPTERS:
+            link = f"https://colab.research.google.com/github/{repo}/blob/main/assignments/{path.name}"
+            assert link in text, f"{page.name} has no Colab link to assignments/{path.name}"
+            assert (ROOT / "assignments" / path.name).exists()
+
+
+def test_the_solutions_extension_strips_markers_and_refuses_an_unknown_mode():
+    import importlib.util
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("solutions", ROOT / "book" / "_ext" / "solutions.py")
+    solutions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(solutions)
+    cell = "# EXERCISE: f\ndef f(x):\n    # BEGIN SOLUTION\n    # HINT: double it\n    return 2 * x\n    # END SOLUTION"
+    assert solutions.without_markers(cell) == "def f(x):\n    return 2 * x"
+    solutions.check_mode(None, SimpleNamespace(tms_solutions="hidden"))
+    with pytest.raises(Exception, match="tms_solutions .* must be one of"):
+        solutions.check_mode(None, SimpleNamespace(tms_solutions="hide"))

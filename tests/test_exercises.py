@@ -96,6 +96,7 @@ WRONG = [
     ("antipodal_loss", lambda p, i1, i2: p**2 * (i1 + i2) / 3, "1/6"),
     ("boundary_density", lambda r: 4 * r / (2 * (1 + r) + 3 * r), "min(1, r)"),
     ("relu_square_mean", lambda a, c: a * a / 3 + a * c + c * c, "ReLU is zero"),
+    ("relu_square_mean", lambda a, c: (torch.relu(a + c) ** 3 - torch.relu(c) ** 3) / (3 * a), "a = 0"),
     ("dimensions_per_feature", lambda W: W.shape[1] / (W**2).sum(), "m (the hidden size"),
     ("dimensions_per_feature", lambda W: W.shape[0] / W.norm(), "square"),
     ("name_polytope", lambda D: min(metrics.POLYTOPE_DIMENSIONALITY,

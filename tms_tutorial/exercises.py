@@ -21,7 +21,8 @@ import torch
 
 from . import metrics, theory
 
-# chapter -> [(exercise, the signature the student implements, what it computes)]
+# chapter -> [(exercise, the signature the student implements, what it computes)], in the order the chapter
+# poses them (tests/test_assignments.py checks the chapters against this list)
 EXERCISES: Dict[int, List[Tuple[str, str, str]]] = {
     1: [
         ("sample_features", "sample_features(n_features, p, batch, generator) -> (batch, n_features)",
@@ -34,11 +35,11 @@ EXERCISES: Dict[int, List[Tuple[str, str, str]]] = {
          "D_i = |W_i|^2 / sum_j (W_i / |W_i| . W_j)^2, and 0 for a feature with W_i = 0"),
     ],
     2: [
+        ("relu_square_mean", "relu_square_mean(a, c) -> E[ReLU(a u + c)^2]", "for u uniform on [0, 1], elementwise"),
         ("dropped_loss", "dropped_loss(p, importance) -> loss", "loss of a feature with W_i = 0 and the best bias"),
         ("antipodal_loss", "antipodal_loss(p, importance_1, importance_2) -> loss",
          "loss of the antipodal pair W = [1, -1], b = 0"),
         ("boundary_density", "boundary_density(r) -> p*", "density below which the pair beats dropping a feature"),
-        ("relu_square_mean", "relu_square_mean(a, c) -> E[ReLU(a u + c)^2]", "for u uniform on [0, 1], elementwise"),
     ],
     3: [
         ("dimensions_per_feature", "dimensions_per_feature(W) -> D*", "m / |W|_F^2 for W (m, n)"),
@@ -233,6 +234,10 @@ def check_relu_square_mean(answer: Callable) -> None:
     a = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, 0.0, 0.0], dtype=torch.float64)
     c = torch.tensor([0.0, 0.5, -0.2, 0.1, -3.0, 0.3, -0.3], dtype=torch.float64)
     out = _tensor(answer(a.clone(), c.clone()), name)
+    _shape(out, tuple(a.shape), name)
+    bad = ~torch.isfinite(out)
+    assert not bad.any(), (f"{name}: NaN or inf at a = {a[bad].tolist()}, c = {c[bad].tolist()}; where a = 0 the "
+                           "integrand is the constant ReLU(c)^2 (do not divide by a there)")
     _close(out, theory.relu_moments(a, c)[0], name, [
         (a * a / 3 + a * c + c * c, "the ReLU is zero where a u + c < 0: integrate only over the part of [0, 1] "
                                     "where a u + c > 0"),
