@@ -137,6 +137,11 @@ def test_each_chapter_holds_its_exercises_in_the_course_format(path):
         printed = "".join(output.get("text", "") for output in cells[k + 1].outputs)
         assert printed.startswith(f"\u2713 {name}: correct"), f"{name}: the stored check should pass: {printed!r}"
     assert found == [name for name, _, _ in EXERCISES[number]]
+    for cell in cells:  # the chapter runs on with stubs: only the checks call the students' functions
+        if cell.cell_type == "code" and assignments.exercise_name(cell.source) is None:
+            for name in found:
+                called = re.search(rf"(?<![.\w]){name}\(", cell.source)
+                assert not called or cell.source == assignments.check_call(name), f"a chapter cell calls {name}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.name)
