@@ -5,10 +5,10 @@ Elhage et al., Transformer Circuits Thread, 2022.
 
 import importlib
 
-from . import metrics, stored, sweeps, theory
+from . import adversarial, metrics, stored, sweeps, theory
 from .data import SetFeatures, SignedFeatures, SparseFeatures
 from .evaluation import best_of, evaluate, loss_by_active_features, sampled_loss
-from .models import ComputationModel, NeuronModel, ToyModel, reconstruction_loss
+from .models import AdversarialToyModel, ComputationModel, NeuronModel, ToyModel, reconstruction_loss
 from .train import History, NonFiniteLossError, train
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "SetFeatures",
     "SignedFeatures",
     "ToyModel",
+    "AdversarialToyModel",
     "NeuronModel",
     "ComputationModel",
     "History",
@@ -26,6 +27,7 @@ __all__ = [
     "loss_by_active_features",
     "best_of",
     "reconstruction_loss",
+    "adversarial",
     "metrics",
     "plotting",
     "stored",

@@ -5,9 +5,10 @@ loss), or write any nn.Module with n_instances, n_features and
 loss(x, target, importance) -> (n_instances,); train needs nothing more.
 """
 
+from .adversarial import AdversarialToyModel
 from .base import InstanceModel, reconstruction_loss
 from .computation import ComputationModel
 from .neuron import NeuronModel
 from .toy import ToyModel
 
-__all__ = ["InstanceModel", "ToyModel", "NeuronModel", "ComputationModel", "reconstruction_loss"]
+__all__ = ["InstanceModel", "ToyModel", "AdversarialToyModel", "NeuronModel", "ComputationModel", "reconstruction_loss"]
