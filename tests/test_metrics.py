@@ -182,3 +182,32 @@ def test_nan_weights_are_flagged_not_reported_as_not_learned():
     for function in (metrics.feature_dimensionality, metrics.superposition, metrics.feature_norms):
         with pytest.raises(ValueError, match="NaN"):
             function(W)
+
+
+def test_plateaus_are_flat_stretches_and_moving_values_belong_to_none():
+    values = [1.0, 1.0, 0.99, 0.8, 0.6, 0.5, 0.51, 0.5, 0.45, 0.4, 0.4]
+    assert [(a, b, round(level, 3)) for a, b, level in metrics.plateaus(values)] == \
+        [(0, 2, 0.997), (5, 7, 0.503), (9, 10, 0.4)]
+    assert metrics.plateaus([0.5], min_length=2) == []
+    with pytest.raises(ValueError, match="min_length"):
+        metrics.plateaus(values, min_length=0)
+    with pytest.raises(ValueError, match="finite"):
+        metrics.plateaus([1.0, float("nan")])
+
+
+def test_dimensionality_jumps_finds_each_change_of_level_with_its_steps():
+    steps = [0, 10, 20, 40, 80, 160, 320, 640]
+    D = torch.tensor([
+        [1.0, 1.0, 1.0, 0.7, 0.5, 0.5, 0.5, 0.5],    # feature 0: 1 -> 1/2, between steps 20 and 80
+        [0.4, 0.4, 0.41, 0.4, 0.4, 0.4, 0.375, 0.375],  # feature 1: 2/5 -> 3/8 is below min_change: no jump
+        [0.0, 0.0, 0.3, 0.5, 0.5, 0.5, 0.4, 0.4],    # feature 2: 0 -> 1/2 (20-40 moving), then 1/2 -> 2/5
+    ]).T
+    jumps = metrics.dimensionality_jumps(steps, D)
+    found = [(j["feature"], j["step_before"], j["step_after"]) for j in jumps]
+    assert found == [(2, 10, 40), (0, 20, 80), (2, 160, 320)]
+    assert jumps[1]["level_before"] == pytest.approx(1.0) and jumps[1]["level_after"] == pytest.approx(0.5)
+    assert len(metrics.dimensionality_jumps(steps, D, min_change=0.01)) == 4  # now 2/5 -> 3/8 counts
+    with pytest.raises(ValueError, match="same k"):
+        metrics.dimensionality_jumps(steps[:-1], D)
+    with pytest.raises(ValueError, match="increase"):
+        metrics.dimensionality_jumps(steps[::-1], D)

@@ -223,3 +223,58 @@ def canonical_orientation(W, anchor: int = 0, min_norm: float = 0.5) -> torch.Te
                 break
         out[k] = rotated
     return out
+
+
+def plateaus(values, flat: float = 0.02, min_length: int = 2):
+    """The flat stretches of one trajectory: a list of (first, last, level) over its indices.
+
+    Greedy from the start: a stretch grows while its values span at most ``flat``, and
+    counts if it holds at least ``min_length`` values; its level is their mean. Values
+    between plateaus (a feature on the move) belong to none.
+    """
+    values = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if not torch.isfinite(values).all():
+        raise ValueError("values must be finite")
+    if isinstance(min_length, bool) or not isinstance(min_length, int) or min_length < 1:
+        raise ValueError(f"min_length must be a positive integer; got {min_length!r}")
+    if not flat >= 0:
+        raise ValueError(f"flat must be >= 0; got {flat!r}")
+    found, start, k = [], 0, len(values)
+    while start < k:
+        end, low, high = start, values[start], values[start]
+        while end + 1 < k and max(high, values[end + 1]) - min(low, values[end + 1]) <= flat:
+            end += 1
+            low, high = min(low, values[end]), max(high, values[end])
+        if end - start + 1 >= min_length:
+            found.append((start, end, values[start:end + 1].mean().item()))
+            start = end + 1
+        else:
+            start += 1
+    return found
+
+
+def dimensionality_jumps(steps, D, flat: float = 0.02, min_length: int = 2, min_change: float = 0.05):
+    """Where features jump between dimensionality plateaus during training (the paper's "energy levels").
+
+    steps: (k,) the snapshot steps, increasing; D: (k, n) each feature's D_i at each snapshot
+    (metrics.feature_dimensionality of the snapshots of one instance). For each feature its
+    plateaus are found (see :func:`plateaus`), and every change of level by more than
+    ``min_change`` between one plateau and the next is a jump. Returns a list, in order of
+    step, of dicts: feature, step_before (the last step on the old plateau), step_after (the
+    first on the new one), level_before, level_after.
+    """
+    D = torch.as_tensor(D, dtype=torch.float64)
+    steps = torch.as_tensor(steps)
+    if D.dim() != 2 or steps.dim() != 1 or len(steps) != D.shape[0]:
+        raise ValueError(f"steps must have shape (k,) and D shape (k, n_features) with the same k; "
+                         f"got {tuple(steps.shape)} and {tuple(D.shape)}")
+    if len(steps) > 1 and not (steps[1:] > steps[:-1]).all():
+        raise ValueError("steps must increase")
+    jumps = []
+    for feature in range(D.shape[1]):
+        found = plateaus(D[:, feature], flat, min_length)
+        for (_, end, before), (start, _, after) in zip(found, found[1:]):
+            if abs(after - before) > min_change:
+                jumps.append({"feature": feature, "step_before": int(steps[end]), "step_after": int(steps[start]),
+                              "level_before": before, "level_after": after})
+    return sorted(jumps, key=lambda jump: (jump["step_after"], jump["feature"]))
