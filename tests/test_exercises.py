@@ -75,6 +75,21 @@ def pair_cosine(W, i, j):
     return (W[:, i] @ W[:, j]) / (W[:, i].norm() * W[:, j].norm())
 
 
+def attack_direction(W, i):
+    row = (W.T @ W)[i]
+    return row / row.norm()
+
+
+def pgd_step(delta, grad, epsilon, step):
+    moved = delta + step * grad / grad.norm(dim=-1, keepdim=True)
+    return moved * (epsilon / moved.norm(dim=-1, keepdim=True)).clamp(max=1.0)
+
+
+def effective_features(weights):
+    p = weights / weights.sum()
+    return torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum())
+
+
 RIGHT = {name: globals()[name] for name in exercises.CHECKERS}
 
 # ---- typical wrong answers, and a phrase of the lesson each must get
@@ -106,6 +121,18 @@ WRONG = [
      "1/2"),  # always the first member
     ("pair_cosine", lambda W, i, j: W[:, i] @ W[:, j], "lengths"),
     ("pair_cosine", lambda W, i, j: (W[i] @ W[j]) / (W[i].norm() * W[j].norm()), "columns"),
+    ("attack_direction", lambda W, i: (W.T @ W)[i], "length 1"),
+    ("attack_direction", lambda W, i: W[:, i] / W[:, i].norm(), "shape"),
+    ("attack_direction", lambda W, i: (W.T @ W)[i] / (W.T @ W)[i].sum(), "L2 norm"),
+    ("pgd_step", lambda d, g, e, s: d + s * g / g.norm(dim=-1, keepdim=True), "project back"),
+    ("pgd_step", lambda d, g, e, s: (d + s * g / g.norm(dim=-1, keepdim=True)) * e
+     / (d + s * g / g.norm(dim=-1, keepdim=True)).norm(dim=-1, keepdim=True), "longer"),
+    ("pgd_step", lambda d, g, e, s: (d + s * g) * (e / (d + s * g).norm(dim=-1, keepdim=True)).clamp(max=1.0),
+     "normalized"),
+    ("effective_features", lambda w: -(w / w.sum() * torch.log((w / w.sum()).clamp_min(1e-300))).sum(), "exp(H)"),
+    ("effective_features", lambda w: torch.tensor(float((w > 0).sum())), "non-zero"),
+    ("effective_features", lambda w: torch.exp(-(w / w.sum() * torch.log2((w / w.sum()).clamp_min(1e-300))).sum()),
+     "one base"),
 ]
 
 

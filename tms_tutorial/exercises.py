@@ -49,6 +49,14 @@ EXERCISES: Dict[int, List[Tuple[str, str, str]]] = {
          "with probability p exactly one of the two features, chosen at random, is active (uniform on [0, 1])"),
         ("pair_cosine", "pair_cosine(W, i, j) -> cosine", "the cosine of the angle between W_i and W_j"),
     ],
+    4: [
+        ("attack_direction", "attack_direction(W, i) -> (n,)",
+         "the unit vector along row i of W^T W: the input push that moves output i most"),
+        ("pgd_step", "pgd_step(delta, grad, epsilon, step) -> delta'",
+         "one step of size `step` along grad / |grad| per sample, then back into the ball |delta| <= epsilon"),
+        ("effective_features", "effective_features(weights) -> count",
+         "exp of the Shannon entropy (natural log) of weights / weights.sum()"),
+    ],
 }
 
 SIGMAS = 6.0  # statistical checks allow this many standard errors
@@ -309,6 +317,71 @@ def check_pair_cosine(answer: Callable) -> None:
             hints.append((rows[i] @ rows[j], "features are the *columns* of W (W[:, i]), not its rows"))
         _close(_tensor(answer(W.clone(), i, j), name), unit[:, i] @ unit[:, j], name, hints, "cosine")
     _passed(name, "3 pairs of columns of a random W")
+
+
+# ---------------------------------------------------------------- chapter 4
+
+
+def check_attack_direction(answer: Callable) -> None:
+    """attack_direction(W, i): (W^T W)_i / ||(W^T W)_i||, an n-vector."""
+    name = "attack_direction"
+    W, _, _ = _random_model(17, m=3, n=6)
+    gram = W.T @ W
+    for i in (0, 2, 5):
+        try:
+            out = answer(W.clone(), i)
+        except NotImplementedError:
+            raise
+        except RuntimeError as exc:
+            raise AssertionError(f"{name}: {exc}; W^T W is (n, n) = W.T @ W, and row i of it is an n-vector") from exc
+        _close(out, gram[i] / gram[i].norm(), name, [
+            (gram[i], "scale the row to length 1 (divide by its norm): the attack's size is set separately"),
+            (gram[i] / gram[i].sum(), "divide by the row's length (its L2 norm), not the sum of its entries"),
+            (gram[i] / gram[i].abs().sum(), "divide by the row's length (its L2 norm), not the sum of its entries"),
+        ], "direction")
+    _passed(name, "3 features of a random W of 6 features in 3 dimensions")
+
+
+def check_pgd_step(answer: Callable) -> None:
+    """pgd_step(delta, grad, epsilon, step): per sample (last axis), delta + step grad/|grad|, then into the ball."""
+    name = "pgd_step"
+    g = torch.Generator().manual_seed(19)
+    delta = torch.randn(2, 40, 5, generator=g, dtype=torch.float64) * 0.03
+    grad = torch.randn(2, 40, 5, generator=g, dtype=torch.float64)
+    epsilon, step = 0.05, 0.02
+    moved = delta + step * grad / grad.norm(dim=-1, keepdim=True)
+    norms = moved.norm(dim=-1, keepdim=True)
+    reference = moved * (epsilon / norms).clamp(max=1.0)
+    _close(answer(delta.clone(), grad.clone(), epsilon, step), reference, name, [
+        (moved, "project back into the ball: a perturbation longer than epsilon must be scaled down to epsilon"),
+        (moved * epsilon / norms, "only perturbations *longer* than epsilon are scaled: shorter ones stay as they are"),
+        ((delta + step * grad) * (epsilon / (delta + step * grad).norm(dim=-1, keepdim=True)).clamp(max=1.0),
+         "step along the *normalized* gradient grad / |grad| (one norm per sample, over the last axis)"),
+        (delta + step * grad / grad.norm() * (epsilon / (delta + step * grad / grad.norm()).norm(
+            dim=-1, keepdim=True)).clamp(max=1.0), "normalize each sample's gradient on its own (dim=-1), not the whole "
+                                                   "tensor"),
+    ], "perturbation")
+    _passed(name, "80 samples, 5 features")
+
+
+def check_effective_features(answer: Callable) -> None:
+    """effective_features(weights) = exp(-sum p log p), p = weights / weights.sum()."""
+    name = "effective_features"
+    cases = [torch.ones(4, dtype=torch.float64), torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64),
+             torch.tensor([3.0, 1.0, 1.0, 0.5, 0.0], dtype=torch.float64)]
+    for weights in cases:
+        p = weights / weights.sum()
+        entropy = -(p * p.clamp_min(1e-300).log()).sum()
+        raw = -(weights * weights.clamp_min(1e-300).log()).sum()
+        _close(answer(weights.clone()), entropy.exp(), name, [
+            (entropy, "that is the entropy H; the number of effective features is exp(H)"),
+            ((-(p * torch.log2(p.clamp_min(1e-300))).sum()).exp(),
+             "the entropy and the exponential must use one base: exp of a natural-log entropy (or 2 ** a log2 one)"),
+            (raw.exp(), "normalize the weights to shares p_i = w_i / sum_j w_j first"),
+            (torch.tensor(float((weights > 0).sum()), dtype=torch.float64),
+             "count with the entropy, not the non-zero weights: unequal weights count for less"),
+        ], "count")
+    _passed(name, "equal, single and unequal weights, zeros included")
 
 
 CHECKERS: Dict[str, Callable[[Callable], None]] = {

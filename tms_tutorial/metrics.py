@@ -67,6 +67,33 @@ def dimensions_per_feature(W) -> torch.Tensor:
     return W.shape[1] / (W**2).sum(dim=(1, 2))
 
 
+def effective_features(W, feature_mean=None) -> torch.Tensor:
+    """Bereska et al.'s (2025) effective number of features, exp(H(p)), for toy models: (n_instances,).
+
+    They measure superposition as the exponential of the Shannon entropy of the share
+    of activation each latent of a sparse autoencoder carries. A toy model's features are
+    known, so here the model's own features stand in for the latents: feature i is written
+    into the hidden layer as a_i = x_i W_i, whose mean size is E[x_i] ||W_i||, and
+    p_i = E[x_i] ||W_i|| / sum_j E[x_j] ||W_j||. n features used alike give n; one
+    feature alone gives 1; a dropped feature adds nearly nothing. feature_mean: E[x_i],
+    shape (n,) or (n_instances, n) (default: equal for every feature).
+    """
+    W = check_weights(W)
+    weight = W.norm(dim=1)  # (I, n)
+    if feature_mean is not None:
+        mean = torch.as_tensor(feature_mean, dtype=weight.dtype)
+        if mean.shape not in ((W.shape[2],), (W.shape[0], W.shape[2])) or (mean < 0).any():
+            raise ValueError(f"feature_mean must be >= 0 with shape (n_features,) or (n_instances, n_features) = "
+                             f"{(W.shape[0], W.shape[2])}; got shape {tuple(mean.shape)}")
+        weight = weight * mean
+    total = weight.sum(dim=1, keepdim=True)
+    if (total == 0).any():
+        raise ValueError("every instance needs a represented feature (W is zero in some instance)")
+    share = weight / total
+    entropy = -(share * share.clamp_min(1e-30).log()).sum(dim=1)
+    return entropy.exp()
+
+
 def count_superposed(W, min_norm: float = 0.5, threshold: float = 0.1):
     """Per instance, (features represented, of those the superposed): two (n_instances,) integer tensors.
 
