@@ -352,14 +352,16 @@ def check_pgd_step(answer: Callable) -> None:
     moved = delta + step * grad / grad.norm(dim=-1, keepdim=True)
     norms = moved.norm(dim=-1, keepdim=True)
     reference = moved * (epsilon / norms).clamp(max=1.0)
+    def into_ball(d):
+        return d * (epsilon / d.norm(dim=-1, keepdim=True)).clamp(max=1.0)
+
     _close(answer(delta.clone(), grad.clone(), epsilon, step), reference, name, [
         (moved, "project back into the ball: a perturbation longer than epsilon must be scaled down to epsilon"),
         (moved * epsilon / norms, "only perturbations *longer* than epsilon are scaled: shorter ones stay as they are"),
-        ((delta + step * grad) * (epsilon / (delta + step * grad).norm(dim=-1, keepdim=True)).clamp(max=1.0),
+        (into_ball(delta + step * grad),
          "step along the *normalized* gradient grad / |grad| (one norm per sample, over the last axis)"),
-        (delta + step * grad / grad.norm() * (epsilon / (delta + step * grad / grad.norm()).norm(
-            dim=-1, keepdim=True)).clamp(max=1.0), "normalize each sample's gradient on its own (dim=-1), not the whole "
-                                                   "tensor"),
+        (into_ball(delta + step * grad / grad.norm()),
+         "normalize each sample's gradient on its own (dim=-1), not the whole tensor"),
     ], "perturbation")
     _passed(name, "80 samples, 5 features")
 
