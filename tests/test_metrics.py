@@ -217,12 +217,14 @@ def test_effective_features_counts_features_used_alike_and_ignores_dropped_ones(
     W = torch.zeros(3, 2, 4)
     W[0] = torch.tensor([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, -1.0]])  # four features alike
     W[1, 0, 0] = 2.0  # one feature alone
-    W[2] = torch.tensor([[1.0, 0.0, 1e-6, 0.0], [0.0, 1.0, 0.0, 0.0]])  # two, and a negligible third
+    W[2] = torch.tensor([[1.0, 0.0, 0.05, 0.0], [0.0, 1.0, 0.0, 0.0]])  # two, and a third below min_norm
     count = metrics.effective_features(W)
-    assert count.tolist() == pytest.approx([4.0, 1.0, 2.0], abs=1e-4)
+    assert count.tolist() == pytest.approx([4.0, 1.0, 2.0], abs=1e-6)
+    assert metrics.effective_features(W[2:], min_norm=0.0).item() > 2.1  # counted when min_norm allows it
     halves = metrics.effective_features(W[:1], feature_mean=torch.tensor([1.0, 1.0, 0.0, 0.0]))
     assert halves.item() == pytest.approx(2.0)
     with pytest.raises(ValueError, match="feature_mean"):
         metrics.effective_features(W, feature_mean=torch.ones(3))
-    with pytest.raises(ValueError, match="represented feature"):
-        metrics.effective_features(torch.zeros(1, 2, 3))
+    assert metrics.effective_features(torch.full((1, 2, 3), 0.01)).item() == 0.0  # nothing represented
+    with pytest.raises(ValueError, match="min_norm"):
+        metrics.effective_features(W, min_norm=-1)

@@ -183,3 +183,38 @@ def test_gram_and_pair_collapse_figures():
     plt.close(fig)
     with pytest.raises(ValueError, match="cosines"):
         plotting.plot_pair_collapse(torch.tensor([0.1]), torch.zeros(2, 2), torch.tensor([0]))
+
+
+def test_chapter_four_figures_draw_and_refuse_mismatched_shapes():
+    steps = [0, 1, 3, 10, 30, 100]
+    D = torch.rand(6, 4)
+    jumps = [{"feature": 2, "step_before": 3, "step_after": 30, "level_before": 0.2, "level_after": 0.5}]
+    fig = plotting.plot_training_dynamics(steps, D, steps, torch.linspace(1, 0.5, 6), jumps, title="t")
+    top, bottom = fig.axes
+    assert top.get_yscale() == "log" and bottom.get_xscale() == "log"
+    assert [line.get_label() for line in bottom.get_lines() if not line.get_label().startswith("_")] == ["feature 2"]
+    with pytest.raises(ValueError, match="D must have shape"):
+        plotting.plot_training_dynamics(steps, D[:5], steps, torch.ones(6))
+    with pytest.raises(ValueError, match="loss must have one value per loss step"):
+        plotting.plot_training_dynamics(steps, D, steps, torch.ones(5))
+
+    W = torch.randn(2, 3, 6)
+    fig = plotting.plot_geometry_3d(W, titles=["a", "b"], labels=[str(i) for i in range(6)])
+    assert len(fig.axes) == 4  # a 3D panel and a cosine map per model
+    cosine = fig.axes[1].get_images()[0].get_array()
+    assert np.allclose(np.diag(cosine), 1.0)
+    with pytest.raises(ValueError, match="n_hidden = 3"):
+        plotting.plot_geometry_3d(torch.randn(1, 2, 6))
+
+    fig = plotting.plot_vulnerability(torch.tensor([1.0, 2.0, 3.0]), {"a": torch.tensor([0.1, 0.2, 0.3])},
+                                      reference=0.1)
+    assert len(fig.axes[0].get_lines()) == 2
+    with pytest.raises(ValueError, match="one value per model"):
+        plotting.plot_vulnerability(torch.tensor([1.0, 2.0]), {"a": torch.tensor([0.1])})
+
+    run = {"features per dimension": [3.0, 2.0], "effective features": [10.0, 8.0], "vulnerability": [0.2, 0.1]}
+    fig = plotting.plot_adversarial_training([0.0, 0.5], {"m = 5": run})
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match="one value per attack size"):
+        plotting.plot_adversarial_training([0.0, 0.5, 1.0], {"m = 5": run})
+    plt.close("all")

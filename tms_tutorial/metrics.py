@@ -67,7 +67,7 @@ def dimensions_per_feature(W) -> torch.Tensor:
     return W.shape[1] / (W**2).sum(dim=(1, 2))
 
 
-def effective_features(W, feature_mean=None) -> torch.Tensor:
+def effective_features(W, feature_mean=None, min_norm: float = 0.1) -> torch.Tensor:
     """Bereska et al.'s (2025) effective number of features, exp(H(p)), for toy models: (n_instances,).
 
     They measure superposition as the exponential of the Shannon entropy of the share
@@ -75,11 +75,15 @@ def effective_features(W, feature_mean=None) -> torch.Tensor:
     known, so here the model's own features stand in for the latents: feature i is written
     into the hidden layer as a_i = x_i W_i, whose mean size is E[x_i] ||W_i||, and
     p_i = E[x_i] ||W_i|| / sum_j E[x_j] ||W_j||. n features used alike give n; one
-    feature alone gives 1; a dropped feature adds nearly nothing. feature_mean: E[x_i],
-    shape (n,) or (n_instances, n) (default: equal for every feature).
+    feature alone gives 1. A feature with ||W_i|| < min_norm counts as not represented
+    (its share is 0, like a dead latent's), and a model that represents none has 0.
+    feature_mean: E[x_i], shape (n,) or (n_instances, n) (default: equal for every feature).
     """
+    if not min_norm >= 0:
+        raise ValueError(f"min_norm must be >= 0; got {min_norm!r}")
     W = check_weights(W)
-    weight = W.norm(dim=1)  # (I, n)
+    norms = W.norm(dim=1)  # (I, n)
+    weight = torch.where(norms >= min_norm, norms, torch.zeros_like(norms))
     if feature_mean is not None:
         mean = torch.as_tensor(feature_mean, dtype=weight.dtype)
         if mean.shape not in ((W.shape[2],), (W.shape[0], W.shape[2])) or (mean < 0).any():
@@ -87,11 +91,9 @@ def effective_features(W, feature_mean=None) -> torch.Tensor:
                              f"{(W.shape[0], W.shape[2])}; got shape {tuple(mean.shape)}")
         weight = weight * mean
     total = weight.sum(dim=1, keepdim=True)
-    if (total == 0).any():
-        raise ValueError("every instance needs a represented feature (W is zero in some instance)")
-    share = weight / total
+    share = weight / total.clamp_min(1e-30)
     entropy = -(share * share.clamp_min(1e-30).log()).sum(dim=1)
-    return entropy.exp()
+    return torch.where(total[:, 0] > 0, entropy.exp(), torch.zeros_like(entropy))
 
 
 def count_superposed(W, min_norm: float = 0.5, threshold: float = 0.1):

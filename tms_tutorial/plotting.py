@@ -549,3 +549,153 @@ def plot_pair_collapse(densities, cosines, collapsed, reference=(), colors: Opti
     right.set_title("black: ours; grey: the paper's ranges" if reference else "", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_training_dynamics(snapshot_steps, D, loss_steps, loss, jumps: Sequence[dict] = (), title: str = "",
+                           width: float = 8.0, loss_label: str = "loss") -> Figure:
+    """The paper's learning-dynamics figure: the loss over training above every feature's D_i over training.
+
+    snapshot_steps: (k,) steps of the weight snapshots; D: (k, n) each feature's dimensionality
+    at each snapshot (one instance); loss_steps, loss: the loss records (History.steps and one
+    instance's column of History.loss, or a smoother loss evaluated at the snapshots, named
+    by loss_label). jumps: metrics.dimensionality_jumps's list; each is
+    shaded from its step_before to its step_after in both panels, and its feature's curve is
+    drawn in colour. Steps are on a log axis (step 0 is drawn at step 1), as the early moves
+    are fast.
+    """
+    steps = np.maximum(np.asarray(snapshot_steps, dtype=float), 1.0)
+    dims = np.asarray(torch.as_tensor(D), dtype=float)
+    if dims.ndim != 2 or dims.shape[0] != len(steps):
+        raise ValueError(f"D must have shape (len(snapshot_steps), n_features) = ({len(steps)}, n); "
+                         f"got {dims.shape}")
+    record_steps = np.maximum(np.asarray(loss_steps, dtype=float), 1.0)
+    losses = np.asarray(loss, dtype=float)
+    if losses.shape != record_steps.shape:
+        raise ValueError(f"loss must have one value per loss step ({len(record_steps)}); got shape {losses.shape}")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 0.7 * width), sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 2]})
+    top.plot(record_steps, losses, color="black", lw=0.8)
+    top.set_yscale("log")
+    top.set_ylabel(loss_label)
+    jumping = sorted({jump["feature"] for jump in jumps})
+    palette = plt.get_cmap("tab10")
+    for name, value in metrics.POLYTOPE_DIMENSIONALITY.items():
+        bottom.axhline(value, color="0.85", lw=0.8, zorder=0)
+        bottom.text(1.01, value, name, fontsize=7, va="center", transform=bottom.get_yaxis_transform())
+    for i in range(dims.shape[1]):
+        if i not in jumping:
+            bottom.plot(steps, dims[:, i], color="0.65", lw=0.7)
+    for k, i in enumerate(jumping):
+        bottom.plot(steps, dims[:, i], color=palette(k % 10), lw=1.3, label=f"feature {i}")
+    for jump in jumps:
+        for ax in (top, bottom):
+            ax.axvspan(max(jump["step_before"], 1), max(jump["step_after"], 1), color="#f0c05a", alpha=0.15, lw=0)
+    bottom.set_xscale("log")
+    bottom.set_xlabel("training step")
+    bottom.set_ylabel("feature dimensionality  D_i")
+    bottom.set_ylim(-0.05, 1.1)
+    if jumping and len(jumping) <= 10:
+        bottom.legend(fontsize=7, loc="upper left", ncol=2)
+    if title:
+        top.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_geometry_3d(W, titles: Optional[Sequence[str]] = None, colors: Optional[Sequence] = None,
+                     labels: Optional[Sequence[str]] = None, panel_size: float = 2.6,
+                     elevation: float = 20, azimuth: float = 35) -> Figure:
+    """Models with 3 hidden dimensions, one column each: arrows W_i in 3D above the cosines between them.
+
+    W: (panels, 3, n), e.g. snapshots of one model through training. Top row: each feature's
+    W_i as an arrow from the origin (same axes, -1.2 to 1.2, in every panel). Bottom row: the
+    cosine of the angle between every two features (red +1, blue -1), which a projection
+    cannot hide: an antipodal pair is a -1 off the diagonal. colors: one per feature
+    (default: one colour each); labels: a legend entry per feature.
+    """
+    W = check_weights(W)
+    if W.shape[1] != 3:
+        raise ValueError(f"W must have n_hidden = 3; got {W.shape[1]}")
+    panels, _, n = W.shape
+    titles = _titles(titles, panels)
+    colors = list(colors) if colors is not None else [plt.get_cmap("tab10")(i % 10) for i in range(n)]
+    if len(colors) != n or (labels is not None and len(labels) != n):
+        raise ValueError(f"colors and labels must have one entry per feature ({n})")
+    fig = plt.figure(figsize=(panels * panel_size, 2 * panel_size + (0.4 if labels else 0)))
+    unit = W / W.norm(dim=1, keepdim=True).clamp_min(1e-9)
+    for k in range(panels):
+        ax = fig.add_subplot(2, panels, k + 1, projection="3d")
+        for i in range(n):
+            x, y, z = W[k, :, i].tolist()
+            ax.plot([0, x], [0, y], [0, z], color=colors[i], lw=2, label=labels[i] if labels and k == 0 else None)
+            ax.scatter([x], [y], [z], color=colors[i], s=10)
+        for setter in (ax.set_xlim, ax.set_ylim, ax.set_zlim):
+            setter(-1.2, 1.2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_zticks([])
+        ax.view_init(elev=elevation, azim=azimuth)
+        ax.set_title(titles[k], fontsize=9)
+        cos_ax = fig.add_subplot(2, panels, panels + k + 1)
+        cos_ax.imshow((unit[k].T @ unit[k]).numpy(), cmap=WTW_CMAP, vmin=-1, vmax=1)
+        cos_ax.set_xticks(range(n), [str(i) for i in range(n)], fontsize=7)
+        cos_ax.set_yticks(range(n), [str(i) for i in range(n)], fontsize=7)
+        for tick, colour in zip(cos_ax.get_xticklabels() + cos_ax.get_yticklabels(), colors + colors):
+            tick.set_color(colour)
+        if k == 0:
+            cos_ax.set_ylabel("cosine of W_i, W_j", fontsize=8)
+    if labels:
+        fig.legend(loc="lower center", ncol=min(n, 6), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 if labels else 0, 1, 1))
+    return fig
+
+
+def plot_vulnerability(inverse_dstar, vulnerabilities: dict, xlabel: str = "features per dimension  1/D*",
+                       ylabel: str = "vulnerability (loss increase / clean loss)", reference: Optional[float] = None
+                       ) -> Figure:
+    """Vulnerability against superposition: one series of dots per attack, joined in the order given.
+
+    inverse_dstar: (k,) 1/D* of each model; vulnerabilities: label -> (k,) values. reference:
+    a value to mark with a dashed line (e.g. the vulnerability of the dense models).
+    """
+    x = np.asarray(torch.as_tensor(inverse_dstar), dtype=float)
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    for k, (label, values) in enumerate(vulnerabilities.items()):
+        y = np.asarray(torch.as_tensor(values), dtype=float)
+        if y.shape != x.shape:
+            raise ValueError(f"{label}: one value per model ({x.shape[0]}) needed; got shape {y.shape}")
+        order = np.argsort(x)
+        ax.plot(x[order], y[order], "o-", ms=4, lw=0.8, color=PHASE_COLORS[k % len(PHASE_COLORS)], label=label)
+    if reference is not None:
+        ax.axhline(reference, color="0.6", ls="--", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_adversarial_training(sizes, runs: dict, panel_size: float = 3.3) -> Figure:
+    """What adversarial training does, against the attack's size: three panels, one line per run.
+
+    sizes: (k,) attack sizes (relative to the mean input norm); runs: label -> dict with
+    "features per dimension" (1/D*), "effective features" and "vulnerability", each (k,).
+    """
+    x = np.asarray(torch.as_tensor(sizes), dtype=float)
+    keys = ("features per dimension", "effective features", "vulnerability")
+    fig, axes = plt.subplots(1, 3, figsize=(3 * panel_size + 0.6, panel_size))
+    for k, (label, run) in enumerate(runs.items()):
+        for ax, key in zip(axes, keys):
+            y = np.asarray(torch.as_tensor(run[key]), dtype=float)
+            if y.shape != x.shape:
+                raise ValueError(f"{label}, {key}: one value per attack size ({x.shape[0]}) needed; got {y.shape}")
+            ax.plot(x, y, "o-", ms=4, lw=1, color=PHASE_COLORS[k % len(PHASE_COLORS)], label=label)
+    titles = ("features per dimension 1/D*", "effective features exp(H)", "vulnerability at the paper's attack")
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("attack size in training")
+    axes[0].axhline(1.0, color="0.6", ls="--", lw=0.8)
+    axes[2].set_ylim(bottom=0)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
