@@ -38,14 +38,6 @@ def attack_directions(W) -> torch.Tensor:
     return torch.where(norms > 0, gram / norms.clamp_min(1e-30), torch.zeros_like(gram))
 
 
-@torch.no_grad()
-def mean_input_norm(features, n_instances: int, samples: int = 100_000, seed: int = 0) -> torch.Tensor:
-    """E ||x|| under the feature distribution, by sampling: (n_instances,)."""
-    x, _ = features.sample(check_positive_int(samples, "samples"), check_positive_int(n_instances, "n_instances"),
-                           rng=check_seed(seed))
-    return x.norm(dim=2).mean(dim=1)
-
-
 def sample_losses(model, x: torch.Tensor, target: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
     """Each sample's loss sum_i I_i (target_i - output_i)^2: (n_instances, batch)."""
     return ((target - model(x)) ** 2 * importance[:, None, :]).sum(dim=2)
