@@ -158,11 +158,11 @@ def filled_in(student: nbformat.NotebookNode, chapter: nbformat.NotebookNode) ->
     """The student notebook with every stub replaced by a correct answer (the chapter's, markers removed)."""
     answers = {assignments.exercise_name(cell.source): cell.source for cell in chapter.cells
                if cell.cell_type == "code" and assignments.exercise_name(cell.source)}
-    marker = re.compile(r"^\s*# (BEGIN SOLUTION|END SOLUTION|HINT:)")
+    markers = (assignments.BEGIN, assignments.END, assignments.HINT)
     for cell in student.cells:
         name = assignments.exercise_name(cell.source) if cell.cell_type == "code" else None
         if name is not None:
-            cell.source = "\n".join(line for line in answers[name].splitlines() if not marker.match(line))
+            cell.source = "\n".join(line for line in answers[name].splitlines() if not line.strip().startswith(markers))
     return student
 
 
