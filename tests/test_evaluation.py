@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from tms_tutorial import NeuronModel, SparseFeatures, ToyModel, best_of, evaluate, sampled_loss
+from tms_tutorial import ComputationModel, NeuronModel, SparseFeatures, ToyModel, best_of, evaluate, sampled_loss
+from tms_tutorial.evaluation import single_feature_response
 
 
 def test_evaluate_is_deterministic_and_ranks_fits():
@@ -65,3 +66,37 @@ def test_best_of_never_picks_a_diverged_fit():
 def test_evaluate_refuses_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         evaluate(ToyModel(5, 2), SparseFeatures(5, 0.5), **kwargs)
+
+
+def test_common_samples_give_equal_fits_equal_losses_and_keep_each_instances_density():
+    features = SparseFeatures(10, torch.tensor([0.1, 0.1, 0.5]), 0.75 ** torch.arange(10.0))
+    model = NeuronModel(10, 5, 3, seed=0)
+    with torch.no_grad():
+        model.W[1] = model.W[0]
+        model.b[1] = model.b[0]
+    shared = evaluate(model, features, batch_size=20_000, common_samples=True)
+    assert shared[0] == shared[1]  # the same weights on the same draws
+    apart = evaluate(model, features, batch_size=20_000)
+    assert apart[0] != apart[1]  # different draws per instance
+    assert torch.allclose(shared, apart, rtol=0.05)  # and the same expected loss
+    with pytest.raises(ValueError, match="common_samples"):
+        evaluate(model, features, common_samples=1)
+
+
+def test_single_feature_response_reads_both_halves_of_the_absolute_value():
+    model = ComputationModel(3, 6, n_instances=1)
+    with torch.no_grad():
+        model.W1.zero_()
+        model.W2.zero_()
+        model.b.zero_()
+        for i in range(3):  # ReLU(x_i) + ReLU(-x_i), except feature 2's negative half
+            model.W1[0, 2 * i, i] = 1.0
+            model.W2[0, i, 2 * i] = 1.0
+            if i < 2:
+                model.W1[0, 2 * i + 1, i] = -1.0
+                model.W2[0, i, 2 * i + 1] = 1.0
+    response = single_feature_response(model, value=0.5)
+    assert response.shape == (1, 3, 2)
+    assert torch.allclose(response[0], torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="value"):
+        single_feature_response(model, value=1.5)

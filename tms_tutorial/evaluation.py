@@ -19,7 +19,8 @@ from .data import UniformStream, chunk_size
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, features, batch_size: int = 100_000, seed: int = 1234) -> torch.Tensor:
+def evaluate(model: nn.Module, features, batch_size: int = 100_000, seed: int = 1234,
+             common_samples: bool = False) -> torch.Tensor:
     """Each instance's loss on one large batch drawn with a fixed seed, shape (n_instances,).
 
     Less noisy than the training history; use it to pick the best of several fits.
@@ -27,13 +28,27 @@ def evaluate(model: nn.Module, features, batch_size: int = 100_000, seed: int = 
     decomposition instead: the terms of samples with at most one active feature
     exactly, and each activity pattern with two or more on batch_size samples of
     its own, so that sparse fits are ranked as precisely as dense ones.
+
+    common_samples: every instance sees the same uniform draws (turned into
+    features with its own probabilities), so that fits of one setting are
+    compared on identical data and their differences carry no sampling noise
+    between them. Needs a distribution with ``transform`` and ``target`` (all of
+    the library's); not used by the decomposed evaluation, which is exact where
+    it matters.
     """
     batch_size, seed = check_positive_int(batch_size, "batch_size"), check_seed(seed)
     check_same_features(model, features)
+    if not isinstance(common_samples, bool):
+        raise ValueError(f"common_samples must be True or False; got {common_samples!r}")
+    if common_samples and not (callable(getattr(features, "transform", None))
+                               and callable(getattr(features, "target", None))):
+        raise ValueError(f"common_samples needs features with transform and target methods; "
+                         f"{type(features).__name__} has none")
     precise = fast.loss_for(model, features, batch_size, seed)
     if precise is not None:
         return precise.cpu()
-    return _batch_means(model, features, batch_size, seed, chunk=None).sum(dim=0).cpu() / batch_size
+    return _batch_means(model, features, batch_size, seed, chunk=None,
+                        common=common_samples).sum(dim=0).cpu() / batch_size
 
 
 @torch.no_grad()
@@ -107,8 +122,11 @@ def best_of(loss: torch.Tensor, restarts: int) -> torch.Tensor:
     return groups.argmin(dim=1) + restarts * torch.arange(groups.shape[0])
 
 
-def _batch_means(model: nn.Module, features, samples: int, seed: int, chunk) -> torch.Tensor:
-    """Summed losses of consecutive chunks of ``samples`` draws: (n_chunks, n_instances)."""
+def _batch_means(model: nn.Module, features, samples: int, seed: int, chunk, common: bool = False) -> torch.Tensor:
+    """Summed losses of consecutive chunks of ``samples`` draws: (n_chunks, n_instances).
+
+    common: one set of uniform draws, repeated for every instance (see evaluate).
+    """
     device = next(model.parameters()).device
     importance = features.importance_matrix(model.n_instances, device)
     rng = UniformStream(seed, device)
@@ -117,6 +135,31 @@ def _batch_means(model: nn.Module, features, samples: int, seed: int, chunk) -> 
     sums = []
     for start in range(0, samples, chunk):
         size = min(chunk, samples - start)
-        x, target = features.sample(size, model.n_instances, rng=rng)
+        if common:
+            u = rng.fill(torch.empty(1, size, model.n_features, device=device))
+            x = features.transform(u.expand(model.n_instances, size, model.n_features).clone())
+            target = features.target(x)
+        else:
+            x, target = features.sample(size, model.n_instances, rng=rng)
         sums.append(model.loss(x, target, importance) * size)
     return torch.stack(sums)
+
+
+@torch.no_grad()
+def single_feature_response(model: nn.Module, value: float = 0.5) -> torch.Tensor:
+    """Each output's answer to its own feature alone, at +value and at -value: (n_instances, n_features, 2).
+
+    Entry [k, i, 0] is output i of instance k for the input x = value e_i (every other
+    feature zero), divided by value; [k, i, 1] the same for x = -value e_i. For the
+    absolute-value task a feature computed on both sides reads (1, 1); a feature whose
+    negative half was never learned reads (1, 0). value: in (0, 1], the size of the probe.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"value must be a number in (0, 1] (features lie in [-1, 1]); got {value!r}")
+    n, instances = model.n_features, model.n_instances
+    device = next(model.parameters()).device
+    probe = torch.eye(n, device=device) * value  # (n, n): row i is value e_i
+    x = torch.cat([probe, -probe])[None].expand(instances, 2 * n, n).contiguous()
+    out = model(x)  # (I, 2n, n)
+    diagonal = torch.arange(n, device=device)
+    return torch.stack([out[:, diagonal, diagonal], out[:, n + diagonal, diagonal]], dim=2).cpu() / value
