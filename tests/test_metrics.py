@@ -228,3 +228,57 @@ def test_effective_features_counts_features_used_alike_and_ignores_dropped_ones(
     assert metrics.effective_features(torch.full((1, 2, 3), 0.01)).item() == 0.0  # nothing represented
     with pytest.raises(ValueError, match="min_norm"):
         metrics.effective_features(W, min_norm=-1)
+
+
+def test_neuron_features_count_positive_weights_relative_to_each_neurons_largest():
+    W = torch.tensor([[[1.0, 0.3, 0.2, -2.0],     # features 0 and 1 (0.3 >= 0.25); the -2 cannot fire it
+                       [0.04, 0.0, 0.0, 0.02],    # faint but alive: 0.04 < min_weight 0.1 -> dead
+                       [-1.0, -0.5, 0.0, 0.0],    # never fires on non-negative features
+                       [0.0, 0.0, 0.5, 0.0]]])    # monosemantic
+    responds = metrics.neuron_features(W)
+    assert responds[0].tolist() == [[True, True, False, False], [False] * 4, [False] * 4,
+                                    [False, False, True, False]]
+    signed = metrics.neuron_features(W, signed_inputs=True)
+    assert signed[0, 0].tolist() == [True, False, False, True]  # relative to |-2|: only 1.0 and -2 count
+    assert signed[0, 2].tolist() == [True, True, False, False]
+    counts = metrics.neuron_counts(W)
+    assert (counts["monosemantic"].item(), counts["polysemantic"].item(), counts["dead"].item()) == (1, 1, 2)
+    with pytest.raises(ValueError, match="threshold"):
+        metrics.neuron_features(W, threshold=0.0)
+
+
+def test_neuron_regime_names_the_papers_blocks():
+    mono = torch.eye(5, 10)  # five features, each in its own neuron
+    assert metrics.neuron_regime(mono)["label"] == "5 monosemantic"
+    W = torch.zeros(5, 10)
+    W[0, 0] = W[1, 1] = W[2, 2] = 1.0
+    W[3, 3], W[3, 4], W[3, 5] = 0.9, 0.8, -0.8  # three features in two neurons, each with a negative weight
+    W[4, 3], W[4, 4], W[4, 5] = 0.9, -0.8, 0.8
+    regime = metrics.neuron_regime(W)
+    assert regime["monosemantic"] == 3 and regime["blocks"] == [((3, 4, 5), (3, 4))]
+    assert regime["label"] == "3 monosemantic + 3 features in 2 neurons"
+    assert regime["represented"] == 6
+    assert regime["neurons_per_feature"] == pytest.approx(7 / 6)
+    # features spread over pairs of neurons: every feature fires exactly two neurons
+    pairs = torch.zeros(5, 10)
+    for i in range(10):
+        pairs[i % 5, i] = pairs[(i + 1) % 5, i] = 0.7
+    regime = metrics.neuron_regime(pairs)
+    assert regime["monosemantic"] == 0 and regime["neurons_per_feature"] == 2.0
+    assert regime["label"] == "10 features in 5 neurons"
+    assert metrics.neuron_regime(torch.zeros(5, 10))["label"] == "nothing represented"
+
+
+def test_asymmetric_superposition_finds_the_papers_motif_and_nothing_in_clean_pairs():
+    n, m = 4, 4
+    W1, W2 = torch.zeros(1, m, n), torch.zeros(1, n, m)
+    # neuron 0: ReLU(2 x0 - x1 / 2); output 1/2 to y0 and 2 to y1: the paper's example
+    W1[0, 0, 0], W1[0, 0, 1], W2[0, 0, 0], W2[0, 1, 0] = 2.0, -0.5, 0.5, 2.0
+    # neurons 2, 3: a clean pair ReLU(x2) + ReLU(-x2) for feature 2
+    W1[0, 2, 2], W1[0, 3, 2], W2[0, 2, 2], W2[0, 2, 3] = 1.0, -1.0, 1.0, 1.0
+    found = metrics.asymmetric_superposition(W1, W2)
+    assert found == [[{"neuron": 0, "strong": 0, "weak": 1, "inputs": (2.0, -0.5), "outputs": (0.5, 2.0)}]]
+    W1[0, 0, 1] = 0.5  # same sign: not the motif
+    assert metrics.asymmetric_superposition(W1, W2) == [[]]
+    with pytest.raises(ValueError, match="W2 must have shape"):
+        metrics.asymmetric_superposition(W1, W2.transpose(1, 2)[:, :3])

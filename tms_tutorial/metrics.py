@@ -307,3 +307,134 @@ def dimensionality_jumps(steps, D, flat: float = 0.02, min_length: int = 2, min_
                 jumps.append({"feature": feature, "step_before": int(steps[end]), "step_after": int(steps[start]),
                               "level_before": before, "level_after": after})
     return sorted(jumps, key=lambda jump: (jump["step_after"], jump["feature"]))
+
+
+# Neurons: the models of the paper's section "Superposition in a Privileged Basis" have a
+# ReLU on the hidden layer, so each hidden dimension (a row W[j, :] of W: its input
+# weights) is a neuron, and one can ask which features make it fire.
+
+
+def neuron_features(W, threshold: float = 0.25, signed_inputs: bool = False,
+                    min_weight: float = 0.1) -> torch.Tensor:
+    """Which features each neuron responds to: bool (n_instances, n_hidden, n_features).
+
+    Neuron j responds to feature i when its input weight W[j, i] is at least
+    ``threshold`` times the neuron's largest one. For non-negative features (the
+    NeuronModel's) only positive weights count: a negative weight can only keep the
+    neuron quiet. For signed features (signed_inputs=True, the absolute-value task)
+    both signs fire a ReLU neuron, so the comparison is on |W[j, i]|. A neuron whose
+    largest such weight is below ``min_weight`` responds to nothing (it is dead).
+    """
+    W = check_weights(W)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must lie in (0, 1] (a fraction of the neuron's largest weight); got {threshold!r}")
+    if not min_weight >= 0:
+        raise ValueError(f"min_weight must be >= 0; got {min_weight!r}")
+    drive = W.abs() if signed_inputs else W.clamp_min(0)
+    largest = drive.max(dim=2, keepdim=True).values  # (I, m, 1)
+    return (drive >= threshold * largest) & (largest >= max(min_weight, _ZERO))
+
+
+def neuron_counts(W, threshold: float = 0.25, signed_inputs: bool = False, min_weight: float = 0.1) -> dict:
+    """How many neurons respond to one feature, to several, and to none: three (n_instances,) tensors.
+
+    Keys "monosemantic", "polysemantic", "dead"; the arguments as for neuron_features.
+    """
+    per_neuron = neuron_features(W, threshold, signed_inputs, min_weight).sum(dim=2)  # (I, m)
+    return {"monosemantic": (per_neuron == 1).sum(dim=1), "polysemantic": (per_neuron > 1).sum(dim=1),
+            "dead": (per_neuron == 0).sum(dim=1)}
+
+
+def neuron_regime(Wk, threshold: float = 0.25, signed_inputs: bool = False, min_weight: float = 0.1,
+                  min_norm: float = 0.5) -> dict:
+    """Describe how one model (W of shape (n_hidden, n_features)) lays its features out over its neurons.
+
+    Features with ‖W_i‖ >= min_norm are represented. A neuron and a feature are
+    joined when the neuron responds to the feature (neuron_features); the joined
+    groups are the model's blocks. Returns a dict:
+
+    * "monosemantic": neurons that respond to exactly one feature, and only they
+      respond to it (a block of one feature in one neuron);
+    * "blocks": the other blocks as (features, neurons) tuples of indices, largest first;
+    * "represented": the number of represented features;
+    * "neurons_per_feature": mean number of neurons that respond to a represented feature;
+    * "label": e.g. "5 monosemantic", "3 monosemantic + 3 features in 2 neurons".
+    """
+    Wk = check_weights(torch.as_tensor(Wk)[None], "Wk")[0]
+    if not min_norm >= 0:
+        raise ValueError(f"min_norm must be >= 0; got {min_norm!r}")
+    responds = neuron_features(Wk[None], threshold, signed_inputs, min_weight)[0]  # (m, n)
+    represented = Wk.norm(dim=0) >= min_norm
+    responds = responds & represented[None, :]
+    m, n = responds.shape
+    seen_neurons, blocks, monosemantic = set(), [], 0
+    for start in range(m):
+        if start in seen_neurons or not responds[start].any():
+            continue
+        neurons, features, frontier = {start}, set(), [start]
+        while frontier:
+            j = frontier.pop()
+            for i in responds[j].nonzero().squeeze(1).tolist():
+                if i not in features:
+                    features.add(i)
+                    for other in responds[:, i].nonzero().squeeze(1).tolist():
+                        if other not in neurons:
+                            neurons.add(other)
+                            frontier.append(other)
+        seen_neurons |= neurons
+        if len(features) == 1 and len(neurons) == 1:
+            monosemantic += 1
+        else:
+            blocks.append((tuple(sorted(features)), tuple(sorted(neurons))))
+    blocks.sort(key=lambda block: (-len(block[0]), -len(block[1]), block[0]))
+    counts = responds[:, represented].sum(dim=0).float()
+    parts = [f"{monosemantic} monosemantic"] if monosemantic else []
+    parts += [f"{len(f)} features in {len(j)} neurons" if len(j) > 1 else f"{len(f)} features in 1 neuron"
+              for f, j in blocks]
+    return {"monosemantic": monosemantic, "blocks": blocks, "represented": int(represented.sum()),
+            "neurons_per_feature": counts.mean().item() if counts.numel() else 0.0,
+            "label": " + ".join(parts) if parts else "nothing represented"}
+
+
+def asymmetric_superposition(W1, W2, max_input_ratio: float = 0.5, min_output_ratio: float = 2.0,
+                             min_gain: float = 0.25) -> list:
+    """Find the paper's "asymmetric superposition" motif in absolute-value models.
+
+    W1: (n_instances, n_hidden, n_features) input weights; W2: (n_instances,
+    n_features, n_hidden) output weights. The motif is one neuron a that carries
+    two features: a strong one i (its largest |W1[a, i]|) and a weak one j of the
+    opposite sign, with a small input weight and a large output weight (the paper's
+    example: inputs about [2, -1/2], outputs about [1/2, 2]). The neuron then
+    computes one half of |x_i| (the sign of W1[a, i]) and the other half of |x_j|.
+    A pair (a, i, j) counts when
+
+    * sign W1[a, j] = -sign W1[a, i] and |W1[a, j]| <= max_input_ratio |W1[a, i]|;
+    * both output weights are positive and W2[j, a] >= min_output_ratio W2[i, a];
+    * the neuron's gain on the weak feature, W2[j, a] |W1[a, j]|, is at least min_gain.
+
+    Returns one list per instance of dicts with keys neuron, strong, weak,
+    inputs (W1[a, i], W1[a, j]) and outputs (W2[i, a], W2[j, a]).
+    """
+    W1, W2 = check_weights(W1, "W1"), check_weights(W2, "W2")
+    if W2.shape != (W1.shape[0], W1.shape[2], W1.shape[1]):
+        raise ValueError(f"W2 must have shape (n_instances, n_features, n_hidden) = "
+                         f"{(W1.shape[0], W1.shape[2], W1.shape[1])}; got {tuple(W2.shape)}")
+    if not 0 < max_input_ratio < 1 or not min_output_ratio > 1 or not min_gain >= 0:
+        raise ValueError("max_input_ratio must lie in (0, 1), min_output_ratio must be > 1 and min_gain >= 0; "
+                         f"got {max_input_ratio!r}, {min_output_ratio!r}, {min_gain!r}")
+    found = []
+    for k in range(W1.shape[0]):
+        w_in, w_out = W1[k], W2[k].T  # (m, n) each: w_out[a, i] is neuron a's output weight to feature i
+        strong = w_in.abs().argmax(dim=1)  # (m,)
+        s_in = w_in.gather(1, strong[:, None])  # (m, 1)
+        s_out = w_out.gather(1, strong[:, None])
+        match = ((torch.sign(w_in) == -torch.sign(s_in)) & (w_in.abs() <= max_input_ratio * s_in.abs())
+                 & (s_out > 0) & (w_out >= min_output_ratio * s_out) & (w_out * w_in.abs() >= min_gain))
+        instance = []
+        for a, j in match.nonzero().tolist():
+            i = int(strong[a])
+            instance.append({"neuron": a, "strong": i, "weak": j,
+                             "inputs": (round(w_in[a, i].item(), 3), round(w_in[a, j].item(), 3)),
+                             "outputs": (round(w_out[a, i].item(), 3), round(w_out[a, j].item(), 3))})
+        found.append(instance)
+    return found
