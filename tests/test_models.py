@@ -120,6 +120,26 @@ def test_pair_of_neurons_computes_the_absolute_value_exactly():
     assert model.loss(x, x.abs(), torch.ones(1, 1)).item() == pytest.approx(0.0, abs=1e-12)
 
 
+def test_the_abs_start_makes_every_output_a_faint_absolute_value():
+    model = ComputationModel(5, 8, n_instances=2, seed=4, init="abs", init_scale=0.3)
+    assert torch.equal(model.W2, model.W1.abs().transpose(1, 2))
+    x = torch.zeros(2, 10, 5)
+    x[:, :5] = torch.eye(5) * 0.6
+    x[:, 5:] = -torch.eye(5) * 0.6
+    out = model(x)  # output i for x = +-0.6 e_i: 0.6 * sum of W1_ji^2 over the neurons j of the matching sign
+    for k in range(2):
+        for i in range(5):
+            w = model.W1[k, :, i]
+            assert out[k, i, i].item() == pytest.approx(0.6 * (w.clamp_min(0) ** 2).sum().item(), rel=1e-5)
+            assert out[k, 5 + i, i].item() == pytest.approx(0.6 * (w.clamp_max(0) ** 2).sum().item(), rel=1e-5)
+    plain = ComputationModel(5, 8, n_instances=2, seed=4, init_scale=0.3)
+    assert torch.allclose(plain.W1, model.W1) and torch.allclose(plain.W1, 0.3 * ComputationModel(5, 8, 2, seed=4).W1)
+    with pytest.raises(ValueError, match="init must be one of"):
+        ComputationModel(5, 8, init="kaiming")
+    with pytest.raises(ValueError, match="init_scale"):
+        ComputationModel(5, 8, init_scale=0.0)
+
+
 @pytest.mark.parametrize("cls", [ToyModel, NeuronModel, ComputationModel])
 def test_loss_is_weighted_error_plus_l1_on_the_hidden_layer(cls):
     x = torch.rand(2, 8, 5, generator=torch.Generator().manual_seed(3))

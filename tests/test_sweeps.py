@@ -43,3 +43,17 @@ def test_feature_set_fits_returns_every_fit_and_fit_feature_sets_the_lowest_loss
     assert W.shape == (2, 3, 2, 4) and loss.shape == (2, 3)
     best = sweeps.fit_feature_sets(4, 2, [0.05, 0.2], fits=3, steps=200, correlated=[[0, 1]], eval_batch_size=5_000)
     assert torch.equal(best, W[torch.arange(2), loss.argmin(dim=1)])
+
+
+def test_computation_sweep_lays_out_both_starts_and_keeps_each_densitys_best_fit():
+    run = sweeps.computation_sweep([1.0, 0.2], n_features=6, n_hidden=4, seeds=2, steps=200, lr=1e-2)
+    assert run["init"] == ["xavier", "xavier", "abs", "abs"]
+    assert run["W1"].shape == (2, 4, 4, 6) and run["W2"].shape == (2, 4, 6, 4) and run["loss"].shape == (2, 4)
+    assert run["response"].shape == (2, 4, 6, 2)
+    assert (run["loss"][1] < run["loss"][0]).all()  # sparser features, less to get wrong
+    summary = sweeps.summarize_computation_sweep(run, [1.0, 0.2], {"steps": 200})
+    assert summary["steps"] == 200 and summary["init"] == run["init"]
+    for k, point in enumerate(summary["densities"]):
+        assert point["best"] == int(run["loss"][k].argmin())
+        assert torch.allclose(torch.tensor(point["W1"]), run["W1"][k, point["best"]], atol=1e-4)
+        assert len(point["loss"]) == 4 and len(point["response"]) == 4

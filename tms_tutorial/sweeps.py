@@ -12,10 +12,10 @@ from typing import Sequence, Tuple
 import numpy as np
 import torch
 
-from ._checks import check_positive_int
-from .data import SetFeatures, SparseFeatures
-from .evaluation import evaluate
-from .models import ToyModel
+from ._checks import check_number, check_positive_int, check_seed
+from .data import SetFeatures, SignedFeatures, SparseFeatures
+from .evaluation import evaluate, single_feature_response
+from .models import ComputationModel, ToyModel
 from .train import train
 
 
@@ -96,3 +96,58 @@ def fit_feature_sets(n_features: int, n_hidden: int, densities, fits: int = 10, 
     W, loss = feature_set_fits(n_features, n_hidden, densities, fits, seed, steps, correlated, anticorrelated,
                                eval_batch_size)
     return W[torch.arange(W.shape[0]), loss.argmin(dim=1)]
+
+
+def computation_sweep(densities, n_features: int = 100, n_hidden: int = 40, importance_decay: float = 0.8,
+                      seeds: int = 2, abs_scale: float = 0.3, steps: int = 10_000, lr: float = 1e-3, seed: int = 0,
+                      device=None) -> dict:
+    """The absolute-value sweep of section "Computation in Superposition", from two starts.
+
+    For each density 1-S: ``seeds`` ComputationModels started from xavier-normal weights
+    and ``seeds`` started with init "abs" (W2 = |W1|^T, W1 xavier times abs_scale), all
+    trained side by side (AdamW, lr, batch 1024, ``steps`` steps) on SignedFeatures with
+    I_i = importance_decay^i, and evaluated on 100,000 samples shared by all fits.
+    Returns a dict of tensors: "W1" (d, fits, m, n), "W2" (d, fits, n, m), "b" (d, fits, n),
+    "loss" (d, fits), "response" (d, fits, n, 2) (evaluation.single_feature_response), and
+    "init", the start of each fit (fits = 2 seeds, xavier first).
+    """
+    seeds, seed = check_positive_int(seeds, "seeds"), check_seed(seed)
+    check_number(abs_scale, "abs_scale", positive=True)
+    p = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
+    fits = 2 * seeds
+    starts = [ComputationModel(n_features, n_hidden, len(p) * seeds, seed=seed),
+              ComputationModel(n_features, n_hidden, len(p) * seeds, seed=seed + 1, init="abs", init_scale=abs_scale)]
+    model = ComputationModel(n_features, n_hidden, len(p) * fits)
+    with torch.no_grad():
+        for name in ("W1", "W2", "b"):
+            parts = [getattr(start, name).reshape(len(p), seeds, *getattr(start, name).shape[1:]) for start in starts]
+            getattr(model, name).copy_(torch.cat(parts, dim=1).reshape(getattr(model, name).shape))
+    if device is not None:
+        model = model.to(device)
+    importance = importance_decay ** torch.arange(n_features, dtype=torch.float32)
+    features = SignedFeatures(n_features, p.repeat_interleave(fits), importance)
+    train(model, features, steps=steps, lr=lr, seed=seed, progress=False)
+    loss = evaluate(model, features, common_samples=True)
+    response = single_feature_response(model)
+    shape = (len(p), fits)
+    return {"W1": model.W1.detach().cpu().reshape(*shape, n_hidden, n_features),
+            "W2": model.W2.detach().cpu().reshape(*shape, n_features, n_hidden),
+            "b": model.b.detach().cpu().reshape(*shape, n_features), "loss": loss.reshape(shape),
+            "response": response.reshape(*shape, n_features, 2), "init": ["xavier"] * seeds + ["abs"] * seeds}
+
+
+def summarize_computation_sweep(run: dict, densities, settings: dict) -> dict:
+    """computation_sweep's result as plain numbers (what tms_tutorial.stored keeps): per density every fit's
+    loss and single-feature responses (3 decimals), the index of the lowest-loss fit and its W1, W2, b (4 decimals).
+    settings: the arguments the sweep was called with, kept beside the results."""
+    def rounded(tensor: torch.Tensor, decimals: int = 4):
+        return torch.round(tensor, decimals=decimals).tolist()
+
+    points = []
+    for k, p in enumerate(densities):
+        best = int(run["loss"][k].argmin())
+        points.append({"density": p, "loss": [round(v, 8) for v in run["loss"][k].tolist()],
+                       "response": rounded(run["response"][k], 3), "best": best,
+                       "W1": rounded(run["W1"][k, best]), "W2": rounded(run["W2"][k, best]),
+                       "b": rounded(run["b"][k, best])})
+    return dict(settings, batch_size=1024, init=run["init"], densities=points)

@@ -12,15 +12,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_seed
+from .._checks import check_number, check_seed
 from .base import InstanceModel, xavier_normal
+
+
+INITS = ("xavier", "abs")
 
 
 class ComputationModel(InstanceModel):
     """n_instances independent models h = ReLU(W1 x), y' = ReLU(W2 h + b).
 
     Args: n_features, n_hidden (the neurons), n_instances, seed,
-    l1_coefficient (lambda of lambda ||h||_1, default 0).
+    l1_coefficient (lambda of lambda ||h||_1, default 0), and the start:
+
+    * init "xavier" (default): W1 and W2 xavier-normal, times init_scale (default 1);
+    * init "abs": W1 xavier-normal times init_scale, and W2 = |W1|^T, so that every
+      output starts out computing a faint |x_i| (sum over neurons of |W1_ji| ReLU(W1_j x)).
+
+    Why a second start: with an output ReLU, a feature whose output is never positive on
+    one sign of x_i gets no gradient to learn that half of |x_i|, and from xavier weights
+    sparse features fall into this (chapter 5 measures how often). Starting every output
+    alive avoids it for sparse features but not for dense ones; chapter 5 trains both and
+    keeps the lower loss.
 
     Parameters:
         W1: (n_instances, n_hidden, n_features), the neurons' input weights.
@@ -29,11 +42,19 @@ class ComputationModel(InstanceModel):
     """
 
     def __init__(self, n_features: int, n_hidden: int, n_instances: int = 1, seed: int = 0,
-                 l1_coefficient: float = 0.0) -> None:
+                 l1_coefficient: float = 0.0, init: str = "xavier", init_scale: float = 1.0) -> None:
         super().__init__(n_features, n_hidden, n_instances, l1_coefficient)
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}; got {init!r}")
+        scale = check_number(init_scale, "init_scale", positive=True)
         generator = torch.Generator().manual_seed(check_seed(seed))
-        self.W1 = nn.Parameter(xavier_normal(generator, n_instances, n_hidden, n_features))  # (I, m, n)
-        self.W2 = nn.Parameter(xavier_normal(generator, n_instances, n_features, n_hidden))  # (I, n, m)
+        W1 = scale * xavier_normal(generator, n_instances, n_hidden, n_features)
+        W2 = scale * xavier_normal(generator, n_instances, n_features, n_hidden)
+        if init == "abs":
+            W2 = W1.abs().transpose(1, 2).contiguous()
+        self.init = init
+        self.W1 = nn.Parameter(W1)  # (I, m, n)
+        self.W2 = nn.Parameter(W2)  # (I, n, m)
         self.b = nn.Parameter(torch.zeros(n_instances, n_features))  # (I, n)
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
