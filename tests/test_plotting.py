@@ -218,3 +218,22 @@ def test_chapter_four_figures_draw_and_refuse_mismatched_shapes():
     with pytest.raises(ValueError, match="one value per attack size"):
         plotting.plot_adversarial_training([0.0, 0.5, 1.0], {"m = 5": run})
     plt.close("all")
+
+
+def test_neuron_figures_draw_a_bar_segment_per_weight_and_mark_neurons():
+    W = torch.zeros(2, 3, 4)
+    W[0, 0, 0], W[0, 1, 1], W[0, 1, 2], W[0, 2, 3] = 1.0, 0.8, -0.6, 0.9
+    W[1] = W[0] * 2
+    fig = plotting.plot_neuron_weights(W, ["a", "b"], ["x", "y"])
+    assert len(fig.axes) == 4
+    bars = [patch for patch in fig.axes[2].patches]
+    assert sorted(round(bar.get_height(), 3) for bar in bars) == [-0.6, 0.8, 0.9, 1.0]
+    with pytest.raises(ValueError, match="labels"):
+        plotting.plot_neuron_weights(W, labels=["x"])
+    W1 = torch.randn(2, 5, 8)
+    fig = plotting.plot_neuron_bars(W1, ["p = 1", "p = 0.1"], marked=[[0], []])
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert max(abs(h) for h in heights) == pytest.approx(1.0)  # each neuron rescaled to a largest |weight| of 1
+    assert len(fig.axes[0].get_lines()) >= 1  # the marker
+    with pytest.raises(ValueError, match="marked"):
+        plotting.plot_neuron_bars(W1, marked=[[0]])

@@ -16,7 +16,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
 from . import metrics
-from ._checks import check_positive_int, check_weights
+from ._checks import check_number, check_positive_int, check_weights
 
 WTW_CMAP = "RdBu_r"  # negative blue, positive red, 0 white
 # black: no interference; yellow: strongly superposed (inferno without its near-white end)
@@ -698,4 +698,123 @@ def plot_adversarial_training(sizes, runs: dict, panel_size: float = 3.3) -> Fig
     axes[2].set_ylim(bottom=0)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def _stacked_neuron_bars(ax, weights: np.ndarray, colors: np.ndarray, min_height: float = 0.0) -> None:
+    """Per neuron (a row of weights (m, n)) a bar stacked from its features' weights: positive up, negative down."""
+    m, n = weights.shape
+    xs, heights, bottoms, segment_colors = [], [], [], []
+    for j in range(m):
+        up = down = 0.0
+        for i in np.argsort(-np.abs(weights[j]), kind="stable"):  # largest segment nearest the axis
+            w = weights[j, i]
+            if abs(w) <= min_height:
+                continue
+            xs.append(j)
+            heights.append(w)
+            bottoms.append(up if w > 0 else down)
+            segment_colors.append(colors[i])
+            if w > 0:
+                up += w
+            else:
+                down += w
+    if xs:  # one call for every segment: fast enough for 40 neurons x 100 features
+        ax.bar(xs, heights, bottom=bottoms, color=segment_colors, width=0.8, edgecolor="white", linewidth=0.3)
+    ax.axhline(0, color="0.3", lw=0.6)
+    ax.set_xlim(-0.6, m - 0.4)
+
+
+def _feature_colors(n: int) -> np.ndarray:
+    """One colour per feature: tab10's ten for at most ten features, else viridis, feature 0
+    (the most important) darkest."""
+    if n <= 10:
+        return plt.get_cmap("tab10")(np.arange(n))
+    return plt.get_cmap(NEURON_CMAP)(np.linspace(0.0, 0.9, n))
+
+
+NEURON_CMAP = "viridis"  # many features: feature 0 (most important) dark purple, the least important yellow
+
+
+def plot_neuron_weights(W, titles: Optional[Sequence[str]] = None, labels: Optional[Sequence[str]] = None,
+                        vmax: float = 1.25, panel_size: float = 2.3) -> Figure:
+    """Privileged-basis models, one column each: the raw W above a stacked bar per neuron.
+
+    W: (panels, m, n), neurons x features (a NeuronModel's W). Top: W itself (red
+    positive, blue negative, full colour at |w| >= vmax in every panel). Bottom: for each
+    neuron, its input weights stacked into one bar, a segment per feature in the
+    feature's colour (the colour of its index under the matrix; tab10 for ten features);
+    positive weights above the axis, negative below. labels: a line of text under
+    each column (e.g. the regime found).
+    """
+    W = check_weights(W)
+    panels, m, n = W.shape
+    titles = _titles(titles, panels)
+    if labels is not None and len(labels) != panels:
+        raise ValueError(f"labels must have one entry per panel ({panels}); got {len(labels)}")
+    check_number(vmax, "vmax", positive=True)
+    colors = _feature_colors(n)
+    fig, axes = plt.subplots(2, panels, figsize=(panels * panel_size, 2 * panel_size + (0.5 if labels else 0.2)),
+                             squeeze=False, gridspec_kw={"height_ratios": [m / n * 1.6, 2]})
+    low = min(0.0, float(np.minimum(W.numpy(), 0).sum(axis=2).min()))
+    high = float(np.maximum(W.numpy(), 0).sum(axis=2).max())
+    for k in range(panels):
+        top, bottom = axes[0, k], axes[1, k]
+        top.imshow(W[k].numpy(), cmap=WTW_CMAP, vmin=-vmax, vmax=vmax, aspect="auto")
+        top.set_title(titles[k], fontsize=9)
+        top.set_xticks(range(n), [str(i) for i in range(n)], fontsize=6)
+        top.set_yticks(range(m), [str(j) for j in range(m)], fontsize=6)
+        for tick, colour in zip(top.get_xticklabels(), colors):
+            tick.set_color(colour)
+        _stacked_neuron_bars(bottom, W[k].numpy(), colors, min_height=0.02)
+        bottom.set_ylim(low * 1.05 - 0.05, high * 1.05 + 0.05)
+        bottom.set_xticks(range(m), [str(j) for j in range(m)], fontsize=7)
+        bottom.tick_params(axis="y", labelsize=7)
+        if labels is not None:
+            bottom.set_xlabel(labels[k], fontsize=7.5)
+        if k == 0:
+            top.set_ylabel("neuron", fontsize=8)
+            bottom.set_ylabel("weights per neuron", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_neuron_bars(W, titles: Optional[Sequence[str]] = None, marked: Optional[Sequence[Sequence[int]]] = None,
+                     min_height: float = 0.05, panel_height: float = 1.35, width: float = 9.0) -> Figure:
+    """Neuron bars of absolute-value models, one row each, as the paper draws them.
+
+    W: (panels, m, n), each neuron's input weights (a ComputationModel's W1). Each
+    neuron is rescaled so that its largest |weight| is 1, and neurons are sorted by
+    the index (the importance rank) of their largest feature. A bar stacks the
+    neuron's weights, positive above the axis and negative below, coloured by
+    feature (tab10 for at most ten features, else turbo from blue, feature 0, the
+    most important, to red); segments below ``min_height`` after rescaling are left
+    out. Each row has its own vertical scale. marked: per panel, neuron indices (of W,
+    before sorting) to flag with a triangle above the bar (e.g. the asymmetric motif).
+    """
+    W = check_weights(W)
+    panels, m, n = W.shape
+    titles = _titles(titles, panels)
+    if marked is not None and len(marked) != panels:
+        raise ValueError(f"marked must have one list of neurons per panel ({panels}); got {len(marked)}")
+    colors = _feature_colors(n) if n <= 10 else plt.get_cmap("turbo")(np.linspace(0.05, 0.95, n))
+    scaled = W / W.abs().max(dim=2, keepdim=True).values.clamp_min(1e-9)
+    kept = torch.where(scaled.abs() > min_height, scaled, torch.zeros(()))
+    highs = kept.clamp_min(0).sum(dim=2).max(dim=1).values.clamp_min(1.0).tolist()  # per panel
+    lows = kept.clamp_max(0).sum(dim=2).min(dim=1).values.clamp_max(-1.0).tolist()
+    fig, axes = plt.subplots(panels, 1, figsize=(width, panels * panel_height + 0.5), squeeze=False, sharex=True)
+    for k in range(panels):
+        ax = axes[k, 0]
+        order = np.lexsort((np.arange(m), W[k].abs().argmax(dim=1).numpy()))
+        _stacked_neuron_bars(ax, scaled[k][order].numpy(), colors, min_height=min_height)
+        if marked is not None:
+            position = {int(j): p for p, j in enumerate(order)}
+            for j in marked[k]:
+                ax.plot(position[int(j)], highs[k] * 1.12, "v", color="crimson", ms=4)
+        ax.set_ylim(lows[k] * 1.05, highs[k] * 1.22)
+        ax.tick_params(labelsize=7)
+        ax.set_ylabel(titles[k], fontsize=8, rotation=0, ha="right", va="center")
+    axes[-1, 0].set_xlabel("neurons, sorted by the importance of their largest feature", fontsize=8)
+    mappable = plt.cm.ScalarMappable(cmap=ListedColormap(colors), norm=Normalize(0, n - 1))
+    fig.colorbar(mappable, ax=axes[:, 0].tolist(), fraction=0.02, pad=0.01, label="feature index (0: most important)")
     return fig
