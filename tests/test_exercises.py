@@ -90,6 +90,22 @@ def effective_features(weights):
     return torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum())
 
 
+def neuron_model(W, b, x):
+    h = torch.relu(x @ W.T)
+    return torch.relu(h @ W + b)
+
+
+def signed_features(n_features, p, batch, generator):
+    active = torch.rand(batch, n_features, generator=generator) < p
+    return active * (2 * torch.rand(batch, n_features, generator=generator) - 1)
+
+
+def monosemantic(W, threshold):
+    positive = W.clamp_min(0)
+    largest = positive.max(dim=1, keepdim=True).values
+    return ((positive >= threshold * largest) & (largest > 0)).sum(dim=1) == 1
+
+
 RIGHT = {name: globals()[name] for name in exercises.CHECKERS}
 
 # ---- typical wrong answers, and a phrase of the lesson each must get
@@ -133,6 +149,21 @@ WRONG = [
     ("effective_features", lambda w: torch.tensor(float((w > 0).sum())), "non-zero"),
     ("effective_features", lambda w: torch.exp(-(w / w.sum() * torch.log2((w / w.sum()).clamp_min(1e-300))).sum()),
      "one base"),
+    ("neuron_model", lambda W, b, x: torch.relu(x @ W.T @ W + b), "its own ReLU"),
+    ("neuron_model", lambda W, b, x: torch.relu(x @ W.T) @ W + b, "output ReLU"),
+    ("neuron_model", lambda W, b, x: torch.relu(torch.relu(x @ W.T) @ W), "bias"),
+    ("neuron_model", lambda W, b, x: torch.relu(torch.relu(x @ W) @ W.T + b), "x @ W.T"),
+    ("signed_features", lambda n, p, b, g: sample_features(n, p, b, g), "either sign"),
+    ("signed_features", lambda n, p, b, g: (torch.rand(b, n, generator=g) > p)
+     * (2 * torch.rand(b, n, generator=g) - 1), "below"),
+    ("signed_features", lambda n, p, b, g: (torch.rand(b, n, generator=g) < p)
+     * (torch.rand(b, n, generator=g) - 0.5) * 2 * torch.rand(b, n, generator=g).mean(), "0.5"),
+    ("signed_features", lambda n, p, b, g: (torch.rand(b, n) < p) * (2 * torch.rand(b, n) - 1), "generator"),
+    ("monosemantic", lambda W, t: (W.abs() >= t * W.abs().max(dim=1, keepdim=True).values).sum(dim=1) == 1,
+     "positive weights"),
+    ("monosemantic", lambda W, t: (W >= t).sum(dim=1) == 1, "own largest"),
+    ("monosemantic", lambda W, t: (W.clamp_min(0) >= t * W.clamp_min(0).max(dim=0, keepdim=True).values)
+     .sum(dim=0) == 1, "rows"),
 ]
 
 
@@ -160,6 +191,7 @@ def test_the_statistical_checks_pass_right_answers_drawn_with_other_seeds():
             return lambda *args: answer(*args[:-1], torch.Generator().manual_seed(args[-1].initial_seed() + offset))
         exercises.check_sample_features(reseeded(sample_features))
         exercises.check_anticorrelated_pair(reseeded(anticorrelated_pair))
+        exercises.check_signed_features(reseeded(signed_features))
     assert math.isclose(exercises.SIGMAS, 6.0)
 
 

@@ -57,6 +57,15 @@ EXERCISES: Dict[int, List[Tuple[str, str, str]]] = {
         ("effective_features", "effective_features(weights) -> count",
          "exp of the Shannon entropy (natural log) of weights / weights.sum()"),
     ],
+    5: [
+        ("neuron_model", "neuron_model(W, b, x) -> (batch, n)",
+         "h = ReLU(W x), x' = ReLU(W^T h + b) for W (m, n), b (n,), x (batch, n)"),
+        ("monosemantic", "monosemantic(W, threshold) -> (m,) bools",
+         "neuron j (row j of W) responds to exactly one feature: one weight >= threshold x its largest, "
+         "a positive one"),
+        ("signed_features", "signed_features(n_features, p, batch, generator) -> (batch, n_features)",
+         "each feature active with probability p, then uniform on [-1, 1]; otherwise 0"),
+    ],
 }
 
 SIGMAS = 6.0  # statistical checks allow this many standard errors
@@ -384,6 +393,104 @@ def check_effective_features(answer: Callable) -> None:
              "count with the entropy, not the non-zero weights: unequal weights count for less"),
         ], "count")
     _passed(name, "equal, single and unequal weights, zeros included")
+
+
+# ---------------------------------------------------------------- chapter 5
+
+
+def check_neuron_model(answer: Callable) -> None:
+    """neuron_model(W, b, x) = ReLU(ReLU(x W^T) W + b), for a batch x of shape (batch, n)."""
+    name = "neuron_model"
+    for seed in range(3):
+        W, b, x = _random_model(23 + seed, m=3, n=6)
+        try:
+            out = answer(W.clone(), b.clone(), x.clone())
+        except NotImplementedError:
+            raise
+        except RuntimeError as exc:
+            raise AssertionError(f"{name}: {exc}; with a batch of rows, the neurons are h = ReLU(x @ W.T) "
+                                 "(batch, m) and the output ReLU(h @ W + b) (batch, n)") from exc
+        h = torch.relu(x @ W.T)
+        _close(out, torch.relu(h @ W + b), name, [
+            (torch.relu(x @ W.T @ W + b), "the hidden layer needs its own ReLU: h = ReLU(W x). Without it this "
+             "is chapter 1's model, whose hidden dimensions are not neurons"),
+            (h @ W + b, "did you forget the output ReLU?"),
+            (torch.relu(h @ W), "did you forget the bias b?"),
+        ], "output")
+    _passed(name, "3 random models of 6 features and 3 neurons, batch of 64")
+
+
+def check_signed_features(answer: Callable) -> None:
+    """signed_features(n_features, p, batch, generator): active with probability p, then uniform on [-1, 1]."""
+    name = "signed_features"
+    n, batch = 20, 20_000
+    for p in (0.1, 0.7):
+        x = _tensor(answer(n, p, batch, torch.Generator().manual_seed(5)), name)
+        _shape(x, (batch, n), name)
+        assert ((x >= -1) & (x <= 1)).all(), f"{name}: values must lie in [-1, 1]; got {x.min():.3g} to {x.max():.3g}"
+        active = x != 0
+        share, count = active.double().mean().item(), active.numel()
+        spread = SIGMAS * math.sqrt(p * (1 - p) / count)
+        if abs(share - (1 - p)) < spread:
+            raise AssertionError(f"{name}: at p = {p} a share {share:.3f} of the features is non-zero, 1 - p: a "
+                                 "feature is active when the random number is *below* p")
+        assert abs(share - p) < spread, (f"{name}: at p = {p} a share {share:.3f} of the features is non-zero; "
+                                         "expected p")
+        values = x[active]
+        assert (values < 0).any(), (f"{name}: no active feature is negative; for the absolute-value task an active "
+                                    "feature is uniform on [-1, 1], of either sign")
+        mean_spread = SIGMAS * math.sqrt(1 / 3 / len(values))
+        assert abs(values.mean().item()) < mean_spread, (
+            f"{name}: active values average {values.mean():.3f}; values uniform on [-1, 1] average 0 "
+            "(2 u - 1 maps u in [0, 1] onto [-1, 1])")
+        size = values.abs().mean().item()
+        assert abs(size - 0.5) < SIGMAS * math.sqrt(1 / 12 / len(values)), (
+            f"{name}: active values have mean size |x| = {size:.3f}; uniform on [-1, 1] gives 0.5")
+    first = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
+    again = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
+    assert torch.equal(first, again), f"{name}: draw every random number from the generator you are given"
+    _passed(name, "p = 0.1 and 0.7, 400,000 entries each")
+
+
+def check_monosemantic(answer: Callable) -> None:
+    """monosemantic(W, threshold): (m,) bools, True where a neuron (row) has exactly one responding feature."""
+    name = "monosemantic"
+    W = torch.tensor([
+        [1.0, 0.1, 0.0, -0.9, 0.0],   # one feature; a large negative weight cannot make it fire
+        [0.9, 0.5, 0.0, 0.0, 0.0],    # two features
+        [0.2, 0.08, 0.0, 0.0, 0.0],   # small weights, two features relative to its largest
+        [0.0, 0.0, 0.03, 0.0, 0.0],   # one faint feature: still relative to its own largest
+        [-0.5, -0.7, 0.0, 0.0, 0.0],  # never fires on non-negative features: responds to none
+        [0.0, 0.0, 0.0, 0.0, 1.2],    # one feature
+    ], dtype=torch.float64)
+    threshold = 0.25
+    positive = W.clamp_min(0)
+    largest = positive.max(dim=1, keepdim=True).values
+    counts = ((positive >= threshold * largest) & (largest > 0)).sum(dim=1)
+    reference = counts == 1
+    out = torch.as_tensor(answer(W.clone(), threshold))
+    if tuple(out.shape) == (W.shape[1],):
+        raise AssertionError(f"{name}: returned one value per column; neurons are the *rows* of W (W[j] holds "
+                             "neuron j's input weights), so return one value per row")
+    _shape(out, (W.shape[0],), name)
+    out = out.bool()
+    if torch.equal(out, reference):
+        _passed(name, "6 neurons, among them one with a large negative weight, a faint one and a silent one")
+        return
+    absolute = W.abs()
+    by_abs = (absolute >= threshold * absolute.max(dim=1, keepdim=True).values).sum(dim=1) == 1
+    fixed = ((W >= threshold) & (W > 0)).sum(dim=1) == 1
+    hints = [
+        (by_abs, "a negative weight cannot make a neuron fire on features that are never negative: count only "
+                 "positive weights"),
+        (fixed, "compare each weight with the neuron's own largest weight (threshold x the largest), not with "
+                "threshold itself"),
+    ]
+    for wrong, hint in hints:
+        if torch.equal(out, wrong):
+            raise AssertionError(f"{name}: {hint}")
+    wrong_rows = (out != reference).nonzero().squeeze(1).tolist()
+    raise AssertionError(f"{name}: wrong answer for neurons {wrong_rows} (weights {W[wrong_rows].tolist()})")
 
 
 CHECKERS: Dict[str, Callable[[Callable], None]] = {
