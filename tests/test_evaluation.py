@@ -95,8 +95,12 @@ def test_single_feature_response_reads_both_halves_of_the_absolute_value():
             if i < 2:
                 model.W1[0, 2 * i + 1, i] = -1.0
                 model.W2[0, i, 2 * i + 1] = 1.0
+        model.b[0, 1] = 0.5  # a constant added to output 1 is not a response
     response = single_feature_response(model, value=0.5)
     assert response.shape == (1, 3, 2)
     assert torch.allclose(response[0], torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]]))
+    with torch.no_grad():
+        model.W1[0, 2:4, 1] = 0.0  # feature 1 dropped: its output is the bias 0.5, whatever x_1 is
+    assert torch.allclose(single_feature_response(model, value=0.5)[0, 1], torch.zeros(2))
     with pytest.raises(ValueError, match="value"):
         single_feature_response(model, value=1.5)

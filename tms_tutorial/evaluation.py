@@ -149,17 +149,20 @@ def _batch_means(model: nn.Module, features, samples: int, seed: int, chunk, com
 def single_feature_response(model: nn.Module, value: float = 0.5) -> torch.Tensor:
     """Each output's answer to its own feature alone, at +value and at -value: (n_instances, n_features, 2).
 
-    Entry [k, i, 0] is output i of instance k for the input x = value e_i (every other
-    feature zero), divided by value; [k, i, 1] the same for x = -value e_i. For the
-    absolute-value task a feature computed on both sides reads (1, 1); a feature whose
-    negative half was never learned reads (1, 0). value: in (0, 1], the size of the probe.
+    Entry [k, i, 0] is how much output i of instance k rises from x = 0 to x = value e_i
+    (every other feature zero), divided by value; [k, i, 1] the same for x = -value e_i.
+    For the absolute-value task a feature computed on both sides reads (1, 1); a feature
+    whose negative half was never learned reads (1, 0); a dropped feature whose output is
+    a constant bias reads (0, 0). value: in (0, 1], the size of the probe.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise ValueError(f"value must be a number in (0, 1] (features lie in [-1, 1]); got {value!r}")
     n, instances = model.n_features, model.n_instances
     device = next(model.parameters()).device
     probe = torch.eye(n, device=device) * value  # (n, n): row i is value e_i
-    x = torch.cat([probe, -probe])[None].expand(instances, 2 * n, n).contiguous()
-    out = model(x)  # (I, 2n, n)
+    x = torch.cat([probe, -probe, torch.zeros(1, n, device=device)])[None].expand(instances, 2 * n + 1, n)
+    out = model(x.contiguous())  # (I, 2n + 1, n)
     diagonal = torch.arange(n, device=device)
-    return torch.stack([out[:, diagonal, diagonal], out[:, n + diagonal, diagonal]], dim=2).cpu() / value
+    at_zero = out[:, 2 * n, :]  # (I, n)
+    rise = torch.stack([out[:, diagonal, diagonal] - at_zero, out[:, n + diagonal, diagonal] - at_zero], dim=2)
+    return rise.cpu() / value
