@@ -225,8 +225,9 @@ def test_neuron_figures_draw_a_bar_segment_per_weight_and_mark_neurons():
     W[0, 0, 0], W[0, 1, 1], W[0, 1, 2], W[0, 2, 3] = 1.0, 0.8, -0.6, 0.9
     W[1] = W[0] * 2
     fig = plotting.plot_neuron_weights(W, ["a", "b"], ["x", "y"])
+    assert len(plotting.plot_neuron_weights(W, columns=1).axes) == 4  # one model per row
     assert len(fig.axes) == 4
-    bars = [patch for patch in fig.axes[2].patches]
+    bars = list(fig.axes[1].patches)  # the first model's bars, under its matrix
     assert sorted(round(bar.get_height(), 3) for bar in bars) == [-0.6, 0.8, 0.9, 1.0]
     with pytest.raises(ValueError, match="labels"):
         plotting.plot_neuron_weights(W, labels=["x"])

@@ -737,7 +737,7 @@ NEURON_CMAP = "viridis"  # many features: feature 0 (most important) dark purple
 
 
 def plot_neuron_weights(W, titles: Optional[Sequence[str]] = None, labels: Optional[Sequence[str]] = None,
-                        vmax: float = 1.25, panel_size: float = 2.3) -> Figure:
+                        vmax: float = 1.25, panel_size: float = 2.3, columns: Optional[int] = None) -> Figure:
     """Privileged-basis models, one column each: the raw W above a stacked bar per neuron.
 
     W: (panels, m, n), neurons x features (a NeuronModel's W). Top: W itself (red
@@ -745,7 +745,7 @@ def plot_neuron_weights(W, titles: Optional[Sequence[str]] = None, labels: Optio
     neuron, its input weights stacked into one bar, a segment per feature in the
     feature's colour (the colour of its index under the matrix; tab10 for ten features);
     positive weights above the axis, negative below. labels: a line of text under
-    each column (e.g. the regime found).
+    each column (e.g. the regime found). columns: models per row (default: all in one row).
     """
     W = check_weights(W)
     panels, m, n = W.shape
@@ -753,13 +753,17 @@ def plot_neuron_weights(W, titles: Optional[Sequence[str]] = None, labels: Optio
     if labels is not None and len(labels) != panels:
         raise ValueError(f"labels must have one entry per panel ({panels}); got {len(labels)}")
     check_number(vmax, "vmax", positive=True)
+    columns = panels if columns is None else check_positive_int(columns, "columns")
+    rows = -(-panels // columns)
     colors = _feature_colors(n)
-    fig, axes = plt.subplots(2, panels, figsize=(panels * panel_size, 2 * panel_size + (0.5 if labels else 0.2)),
-                             squeeze=False, gridspec_kw={"height_ratios": [m / n * 1.6, 2]})
+    extra = 0.5 if labels else 0.2
+    fig = plt.figure(figsize=(min(columns, panels) * panel_size, rows * (2 * panel_size + extra)))
+    grid = fig.add_gridspec(2 * rows, min(columns, panels), height_ratios=[m / n * 1.6, 2] * rows)
     low = min(0.0, float(np.minimum(W.numpy(), 0).sum(axis=2).min()))
     high = float(np.maximum(W.numpy(), 0).sum(axis=2).max())
     for k in range(panels):
-        top, bottom = axes[0, k], axes[1, k]
+        row, column = divmod(k, columns)
+        top, bottom = fig.add_subplot(grid[2 * row, column]), fig.add_subplot(grid[2 * row + 1, column])
         top.imshow(W[k].numpy(), cmap=WTW_CMAP, vmin=-vmax, vmax=vmax, aspect="auto")
         top.set_title(titles[k], fontsize=9)
         top.set_xticks(range(n), [str(i) for i in range(n)], fontsize=6)
@@ -772,7 +776,7 @@ def plot_neuron_weights(W, titles: Optional[Sequence[str]] = None, labels: Optio
         bottom.tick_params(axis="y", labelsize=7)
         if labels is not None:
             bottom.set_xlabel(labels[k], fontsize=7.5)
-        if k == 0:
+        if column == 0:
             top.set_ylabel("neuron", fontsize=8)
             bottom.set_ylabel("weights per neuron", fontsize=8)
     fig.tight_layout()
