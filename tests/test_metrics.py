@@ -278,7 +278,9 @@ def test_asymmetric_superposition_finds_the_papers_motif_and_nothing_in_clean_pa
     W1[0, 2, 2], W1[0, 3, 2], W2[0, 2, 2], W2[0, 2, 3] = 1.0, -1.0, 1.0, 1.0
     found = metrics.asymmetric_superposition(W1, W2)
     assert found == [[{"neuron": 0, "strong": 0, "weak": 1, "inputs": (2.0, -0.5), "outputs": (0.5, 2.0)}]]
-    W1[0, 0, 1] = 0.5  # same sign: not the motif
+    W2[0, 0, 0] = 0.05  # the neuron hardly computes its strong feature: not the motif
+    assert metrics.asymmetric_superposition(W1, W2) == [[]]
+    W2[0, 0, 0], W1[0, 0, 1] = 0.5, 0.5  # same sign: not the motif
     assert metrics.asymmetric_superposition(W1, W2) == [[]]
     with pytest.raises(ValueError, match="W2 must have shape"):
         metrics.asymmetric_superposition(W1, W2.transpose(1, 2)[:, :3])

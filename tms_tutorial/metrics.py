@@ -410,7 +410,8 @@ def asymmetric_superposition(W1, W2, max_input_ratio: float = 0.5, min_output_ra
 
     * sign W1[a, j] = -sign W1[a, i] and |W1[a, j]| <= max_input_ratio |W1[a, i]|;
     * both output weights are positive and W2[j, a] >= min_output_ratio W2[i, a];
-    * the neuron's gain on the weak feature, W2[j, a] |W1[a, j]|, is at least min_gain.
+    * the neuron's gain on each of the two, W2[i, a] |W1[a, i]| and W2[j, a] |W1[a, j]|, is
+      at least min_gain: it computes a real share of both halves (the example: 1 and 1).
 
     Returns one list per instance of dicts with keys neuron, strong, weak,
     inputs (W1[a, i], W1[a, j]) and outputs (W2[i, a], W2[j, a]).
@@ -429,7 +430,8 @@ def asymmetric_superposition(W1, W2, max_input_ratio: float = 0.5, min_output_ra
         s_in = w_in.gather(1, strong[:, None])  # (m, 1)
         s_out = w_out.gather(1, strong[:, None])
         match = ((torch.sign(w_in) == -torch.sign(s_in)) & (w_in.abs() <= max_input_ratio * s_in.abs())
-                 & (s_out > 0) & (w_out >= min_output_ratio * s_out) & (w_out * w_in.abs() >= min_gain))
+                 & (s_out > 0) & (w_out >= min_output_ratio * s_out) & (w_out * w_in.abs() >= min_gain)
+                 & (s_out * s_in.abs() >= min_gain))
         instance = []
         for a, j in match.nonzero().tolist():
             i = int(strong[a])

@@ -792,7 +792,7 @@ def plot_neuron_bars(W, titles: Optional[Sequence[str]] = None, marked: Optional
     the index (the importance rank) of their largest feature. A bar stacks the
     neuron's weights, positive above the axis and negative below, coloured by
     feature (tab10 for at most ten features, else turbo from blue, feature 0, the
-    most important, to red); segments below ``min_height`` after rescaling are left
+    most important, to red, spread by the square root of the index); segments below ``min_height`` after rescaling are left
     out. Each row has its own vertical scale. marked: per panel, neuron indices (of W,
     before sorting) to flag with a triangle above the bar (e.g. the asymmetric motif).
     """
@@ -801,7 +801,8 @@ def plot_neuron_bars(W, titles: Optional[Sequence[str]] = None, marked: Optional
     titles = _titles(titles, panels)
     if marked is not None and len(marked) != panels:
         raise ValueError(f"marked must have one list of neurons per panel ({panels}); got {len(marked)}")
-    colors = _feature_colors(n) if n <= 10 else plt.get_cmap("turbo")(np.linspace(0.05, 0.95, n))
+    # turbo on the square root of the index: the important features, the ones neurons mostly carry, get most hues
+    colors = _feature_colors(n) if n <= 10 else plt.get_cmap("turbo")(0.05 + 0.9 * np.sqrt(np.linspace(0, 1, n)))
     scaled = W / W.abs().max(dim=2, keepdim=True).values.clamp_min(1e-9)
     kept = torch.where(scaled.abs() > min_height, scaled, torch.zeros(()))
     highs = kept.clamp_min(0).sum(dim=2).max(dim=1).values.clamp_min(1.0).tolist()  # per panel

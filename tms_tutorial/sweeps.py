@@ -140,8 +140,8 @@ def summarize_computation_sweep(run: dict, densities, settings: dict) -> dict:
     """computation_sweep's result as plain numbers (what tms_tutorial.stored keeps): per density every fit's
     loss and single-feature responses (3 decimals), the index of the lowest-loss fit and its W1, W2, b (4 decimals).
     settings: the arguments the sweep was called with, kept beside the results."""
-    def rounded(tensor: torch.Tensor, decimals: int = 4):
-        return torch.round(tensor, decimals=decimals).tolist()
+    def rounded(tensor: torch.Tensor, decimals: int = 4):  # rounded in Python: float32 values print long
+        return np.round(tensor.double().numpy(), decimals).tolist()
 
     points = []
     for k, p in enumerate(densities):
