@@ -27,6 +27,34 @@ def test_geometry_settings_hold_every_run_and_their_counts_follow_from_the_store
                                                                              best["levels"])
 
 
+def test_neuron_regimes_keep_the_best_fit_of_every_block_of_100():
+    run = stored.load("neuron_regimes")
+    assert [point["density"] for point in run["densities"]] == [0.5, 0.3, 0.2, 0.15, 0.12, 0.08, 0.05, 0.03, 0.01]
+    for point in run["densities"]:
+        loss = point["loss"]
+        assert len(loss) == run["fits"] == 1000 and len(point["blocks"]) == run["fits"] // run["block"]
+        for b, block in enumerate(point["blocks"]):
+            first = b * run["block"]
+            assert first <= block["index"] < first + run["block"]
+            assert block["loss"] == pytest.approx(loss[block["index"]], abs=1e-6)
+            assert block["loss"] == pytest.approx(min(loss[first:first + run["block"]]), abs=1e-6)
+            assert len(block["W"]) == run["n_hidden"] and len(block["W"][0]) == run["n_features"]
+            assert len(block["b"]) == run["n_features"]
+
+
+def test_computation_sweep_keeps_each_densitys_lowest_loss_fit():
+    run = stored.load("computation_sweep")
+    fits = 2 * run["seeds"]
+    assert run["init"] == ["xavier"] * run["seeds"] + ["abs"] * run["seeds"]
+    assert [point["density"] for point in run["densities"]] == [1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001]
+    n, m = run["n_features"], run["n_hidden"]
+    for point in run["densities"]:
+        assert len(point["loss"]) == fits and point["best"] == min(range(fits), key=lambda k: point["loss"][k])
+        assert len(point["W1"]) == m and len(point["W1"][0]) == n
+        assert len(point["W2"]) == n and len(point["W2"][0]) == m and len(point["b"]) == n
+        assert len(point["response"]) == fits and len(point["response"][0]) == n
+
+
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="name must be one of"):
         stored.load("../pyproject")

@@ -11,7 +11,8 @@ import json
 from importlib import resources
 
 # name -> the script that writes tms_tutorial/stored/<name>.json
-STORED = {"geometry_settings": "scripts/geometry_settings.py"}
+STORED = {"geometry_settings": "scripts/geometry_settings.py", "neuron_regimes": "scripts/neuron_regimes.py",
+          "computation_sweep": "scripts/computation_sweep.py"}
 
 
 def load(name: str) -> dict:
