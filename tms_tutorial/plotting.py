@@ -792,8 +792,8 @@ def plot_neuron_bars(W, titles: Optional[Sequence[str]] = None, marked: Optional
     the index (the importance rank) of their largest feature. A bar stacks the
     neuron's weights, positive above the axis and negative below, coloured by
     feature (tab10 for at most ten features, else turbo from blue, feature 0, the
-    most important, to red, spread by the square root of the index); segments below ``min_height`` after rescaling are left
-    out. Each row has its own vertical scale. marked: per panel, neuron indices (of W,
+    most important, to red, spread by the square root of the index); segments below
+    ``min_height`` after rescaling are left out. Each row has its own vertical scale. marked: per panel, neuron indices (of W,
     before sorting) to flag with a triangle above the bar (e.g. the asymmetric motif).
     """
     W = check_weights(W)
