@@ -99,6 +99,23 @@ def _close(out, reference, name: str, hints: List[Tuple[torch.Tensor, str]], wha
     raise AssertionError(f"{name}: wrong {what} (largest difference {worst:.3g}); compare your formula with the text")
 
 
+def _check_active_share(name: str, active: torch.Tensor, p: float, word: str = "active") -> None:
+    """A sampler's share of active entries must be p; 1 - p means the comparison with p is the wrong way round."""
+    share, count = active.double().mean().item(), active.numel()
+    spread = SIGMAS * math.sqrt(p * (1 - p) / count)
+    if abs(share - (1 - p)) < spread:
+        raise AssertionError(f"{name}: at p = {p} a share {share:.3f} of the features is {word}, 1 - p: a feature "
+                             "is active when the random number is *below* p (check your comparison)")
+    assert abs(share - p) < spread, f"{name}: at p = {p} a share {share:.3f} of the features is {word}; expected p"
+
+
+def _check_uses_generator(answer: Callable, name: str, n: int) -> None:
+    """The same seed must give the same draws: every random number comes from the generator passed in."""
+    first = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
+    again = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
+    assert torch.equal(first, again), f"{name}: draw every random number from the generator you are given"
+
+
 # ---------------------------------------------------------------- chapter 1
 
 
@@ -111,12 +128,7 @@ def check_sample_features(answer: Callable) -> None:
         _shape(x, (batch, n), name)
         assert ((x >= 0) & (x <= 1)).all(), f"{name}: values must lie in [0, 1]; got {x.min():.3g} to {x.max():.3g}"
         active = x > 0
-        share, count = active.double().mean().item(), active.numel()
-        spread = SIGMAS * math.sqrt(p * (1 - p) / count)
-        if abs(share - (1 - p)) < spread:
-            raise AssertionError(f"{name}: at p = {p} a share {share:.3f} of the features is active, 1 - p: a feature "
-                                 "is active when the random number is *below* p (check your comparison)")
-        assert abs(share - p) < spread, f"{name}: at p = {p} a share {share:.3f} of the features is active; expected p"
+        _check_active_share(name, active, p)
         values = x[active]
         if torch.allclose(values, torch.ones_like(values)):
             raise AssertionError(f"{name}: every active feature is 1; an active feature takes a value drawn "
@@ -128,9 +140,7 @@ def check_sample_features(answer: Callable) -> None:
         assert (columns - p).abs().max() < SIGMAS * math.sqrt(p * (1 - p) / batch), (
             f"{name}: some features are active much more often than others; every feature should be active with "
             "probability p, independently")
-    first = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
-    again = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
-    assert torch.equal(first, again), f"{name}: draw every random number from the generator you are given"
+    _check_uses_generator(answer, name, n)
     _passed(name, "p = 0.1 and 0.7, 400,000 entries each")
 
 
@@ -429,13 +439,7 @@ def check_signed_features(answer: Callable) -> None:
         _shape(x, (batch, n), name)
         assert ((x >= -1) & (x <= 1)).all(), f"{name}: values must lie in [-1, 1]; got {x.min():.3g} to {x.max():.3g}"
         active = x != 0
-        share, count = active.double().mean().item(), active.numel()
-        spread = SIGMAS * math.sqrt(p * (1 - p) / count)
-        if abs(share - (1 - p)) < spread:
-            raise AssertionError(f"{name}: at p = {p} a share {share:.3f} of the features is non-zero, 1 - p: a "
-                                 "feature is active when the random number is *below* p")
-        assert abs(share - p) < spread, (f"{name}: at p = {p} a share {share:.3f} of the features is non-zero; "
-                                         "expected p")
+        _check_active_share(name, active, p, word="non-zero")
         values = x[active]
         assert (values < 0).any(), (f"{name}: no active feature is negative; for the absolute-value task an active "
                                     "feature is uniform on [-1, 1], of either sign")
@@ -446,9 +450,7 @@ def check_signed_features(answer: Callable) -> None:
         size = values.abs().mean().item()
         assert abs(size - 0.5) < SIGMAS * math.sqrt(1 / 12 / len(values)), (
             f"{name}: active values have mean size |x| = {size:.3f}; uniform on [-1, 1] gives 0.5")
-    first = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
-    again = _tensor(answer(n, 0.3, 100, torch.Generator().manual_seed(1)), name)
-    assert torch.equal(first, again), f"{name}: draw every random number from the generator you are given"
+    _check_uses_generator(answer, name, n)
     _passed(name, "p = 0.1 and 0.7, 400,000 entries each")
 
 
