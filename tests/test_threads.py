@@ -106,3 +106,14 @@ def test_the_thread_count_changes_no_number(route):
         history = train(model, features, steps=60, batch_size=512, progress=False, threads=threads)
         weights.append([p.detach().clone() for p in model.parameters()] + [torch.from_numpy(history.loss)])
     assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+def test_a_single_instance_trains_on_one_thread_so_its_numbers_do_not_depend_on_the_count():
+    """With one matrix per product BLAS splits the sums over threads: the last bits would vary with the count."""
+    features = SparseFeatures(40, 0.02)
+    chosen, pinned = ToyModel(40, 10, 1, seed=0), ToyModel(40, 10, 1, seed=0)
+    seen = []
+    train(chosen, features, steps=60, lr=1e-2, progress=False,
+          callback=lambda step, m, loss: seen.append(torch.get_num_threads()))
+    train(pinned, features, steps=60, lr=1e-2, progress=False, threads=1)
+    assert set(seen) == {1} and torch.equal(chosen.W, pinned.W)

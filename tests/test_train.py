@@ -292,3 +292,15 @@ def test_history_and_schedule_refuse_what_has_no_meaning():
         lr_factor(0, 10, "exponential")
     with pytest.raises(ValueError, match="step"):
         lr_factor(10, 10, "cosine")
+
+
+def test_a_per_instance_l1_coefficient_trains_each_instance_as_its_own_model():
+    features = SparseFeatures(6, 0.2)
+    together = ToyModel(6, 3, 2, seed=0, l1_coefficient=[0.0, 0.2])
+    train(together, features, steps=50, lr=1e-2, progress=False, threads=1)
+    for k, coefficient in enumerate((0.0, 0.2)):
+        alone = ToyModel(6, 3, 2, seed=0, l1_coefficient=coefficient)
+        train(alone, features, steps=50, lr=1e-2, progress=False, threads=1, use_fast_routes=False)
+        assert torch.allclose(alone.W[k], together.W[k], atol=1e-5)
+    assert together.penalized and not ToyModel(6, 3, 2, l1_coefficient=[0.0, 0.0]).penalized
+    assert "per instance" in repr(together)

@@ -15,7 +15,11 @@ torch.set_num_threads or OMP_NUM_THREADS), capped by the CPUs this process may
 run on and by its container's CPU quota (cgroups v1 and v2; Binder sets one).
 
 The thread count changes no number: the routes' results are bitwise the same on
-one thread and on several (tests/test_threads.py checks every route).
+one thread and on several (tests/test_threads.py checks every route), as long as
+the model holds several instances, whose products torch spreads over the threads
+one matrix each. A single instance's products would have their sums split over
+the threads instead, which changes the last bits, so ``train`` keeps a
+single-instance model on one thread.
 """
 
 from __future__ import annotations

@@ -107,7 +107,9 @@ def train(
         tms_tutorial.fast has a faster route (to compare the two).
     threads: None lets training time its own steps on one CPU thread and on
         the most it may use, and keep the faster (tms_tutorial.threads; it
-        changes no number); an int pins torch's thread count while training.
+        changes no number), except that a single instance trains on one thread
+        (with one matrix per product the sums would depend on the thread count);
+        an int pins torch's thread count while training.
         torch's thread count is restored afterwards.
 
     Raises NonFiniteLossError at the first recorded step (losses are recorded
@@ -131,6 +133,9 @@ def train(
     bar = _progress_bar(steps) if progress else None
     if threads is None and device.type != "cpu":
         threads = torch.get_num_threads()  # the GPU does the work: leave the CPU threads alone
+    elif threads is None and model.n_instances == 1:
+        # one matrix per product: BLAS splits its sums over the threads, so the numbers would depend on their count
+        threads = 1
     with ThreadChooser(fixed=threads) as chooser:
         for step in range(steps + 1):
             if step in snapshot_steps:

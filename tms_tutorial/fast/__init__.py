@@ -43,11 +43,11 @@ Step = Callable[[bool], Optional[torch.Tensor]]
 def route(model, features) -> Optional[str]:
     """The name of the route train takes for this model and these features ("decomposed",
     "active", "dense", "neuron", "computation"), or None for autograd."""
-    if type(model) is NeuronModel and model.l1_coefficient == 0 and type(features) is SparseFeatures:
+    if type(model) is NeuronModel and not model.penalized and type(features) is SparseFeatures:
         return "neuron"
-    if type(model) is ComputationModel and model.l1_coefficient == 0 and type(features) is SignedFeatures:
+    if type(model) is ComputationModel and not model.penalized and type(features) is SignedFeatures:
         return "computation"
-    if type(model) is not ToyModel or model.l1_coefficient != 0:
+    if type(model) is not ToyModel or model.penalized:
         return None
     if not isinstance(features, SparseFeatures) or not features.target_is_input:
         return None

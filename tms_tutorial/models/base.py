@@ -39,6 +39,19 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, importance: torch.
     return torch.einsum("ibn,in->i", (x - x_hat) ** 2, importance) / x.shape[1]
 
 
+def per_instance(value, name: str, n_instances: int):
+    """A coefficient >= 0: a float when one value serves every instance, else a (n_instances,) float tensor."""
+    if isinstance(value, (torch.Tensor, list, tuple)) or hasattr(value, "__array__"):
+        tensor = torch.as_tensor(value, dtype=torch.float32).detach().cpu()
+        if tensor.dim() == 0:
+            return check_number(tensor.item(), name)
+        if tensor.shape != (n_instances,) or not torch.isfinite(tensor).all() or (tensor < 0).any():
+            raise ValueError(f"{name} must be a finite number >= 0 or one per instance, shape ({n_instances},); "
+                             f"got shape {tuple(tensor.shape)} with values {tensor.flatten()[:6].tolist()}")
+        return tensor
+    return check_number(value, name)
+
+
 def xavier_normal(generator: torch.Generator, n_instances: int, rows: int, cols: int) -> torch.Tensor:
     """Xavier-normal init of n_instances (rows x cols) matrices: std sqrt(2 / (rows + cols))."""
     return torch.randn(n_instances, rows, cols, generator=generator) * math.sqrt(2.0 / (rows + cols))
@@ -51,15 +64,22 @@ class InstanceModel(nn.Module):
     ``readout(h) -> output`` (n_instances, batch, n_features).
     """
 
-    def __init__(self, n_features: int, n_hidden: int, n_instances: int, l1_coefficient: float = 0.0) -> None:
+    def __init__(self, n_features: int, n_hidden: int, n_instances: int, l1_coefficient=0.0) -> None:
         super().__init__()
         self.n_features = check_positive_int(n_features, "n_features")
         self.n_hidden = check_positive_int(n_hidden, "n_hidden")
         self.n_instances = check_positive_int(n_instances, "n_instances")
-        self.l1_coefficient = check_number(l1_coefficient, "l1_coefficient")
+        self.l1_coefficient = per_instance(l1_coefficient, "l1_coefficient", self.n_instances)
+
+    @property
+    def penalized(self) -> bool:
+        """Whether any instance has an L1 penalty on h (then training takes the autograd route)."""
+        return bool(torch.as_tensor(self.l1_coefficient).ne(0).any())
 
     def extra_repr(self) -> str:
-        penalty = f", l1_coefficient={self.l1_coefficient:g}" if self.l1_coefficient else ""
+        coefficient = self.l1_coefficient
+        shown = f"{coefficient:g}" if isinstance(coefficient, float) else "per instance"
+        penalty = f", l1_coefficient={shown}" if self.penalized else ""
         return f"n_features={self.n_features}, n_hidden={self.n_hidden}, n_instances={self.n_instances}{penalty}"
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -83,10 +103,16 @@ class InstanceModel(nn.Module):
         return self.readout(self.hidden(x))
 
     def loss(self, x: torch.Tensor, target: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of sum_i I_i (target_i - output_i)^2 + l1_coefficient ||h||_1: (n_instances,)."""
+        """Mean over the batch of sum_i I_i (target_i - output_i)^2 + l1_coefficient ||h||_1: (n_instances,).
+
+        l1_coefficient is one number, or one per instance (a sweep over the penalty in one model).
+        """
         self.check_input(x)
         h = self.hidden(x)
         loss = reconstruction_loss(target, self.readout(h), importance)
-        if self.l1_coefficient:
-            loss = loss + self.l1_coefficient * h.abs().sum(dim=2).mean(dim=1)
+        if self.penalized:
+            coefficient = self.l1_coefficient
+            if isinstance(coefficient, torch.Tensor):
+                coefficient = coefficient.to(h.device)
+            loss = loss + coefficient * h.abs().sum(dim=2).mean(dim=1)
         return loss

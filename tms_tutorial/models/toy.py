@@ -27,7 +27,8 @@ class ToyModel(InstanceModel):
         activation: "relu" for the ReLU output model, "linear" for the linear one.
         seed: seed of the initialization (xavier-normal W, zero b).
         l1_coefficient: lambda of an L1 penalty lambda ||h||_1 on the hidden
-            activations h = W x, added to the loss (default 0: none).
+            activations h = W x, added to the loss (default 0: none); one
+            number, or one per instance to sweep the penalty in one model.
 
     Parameters:
         W: (n_instances, n_hidden, n_features); column W[k, :, i] is feature i's direction.
@@ -41,7 +42,7 @@ class ToyModel(InstanceModel):
         n_instances: int = 1,
         activation: str = "relu",
         seed: int = 0,
-        l1_coefficient: float = 0.0,
+        l1_coefficient=0.0,
     ) -> None:
         super().__init__(n_features, n_hidden, n_instances, l1_coefficient)
         self.activation = check_activation(activation)
