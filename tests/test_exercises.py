@@ -106,6 +106,22 @@ def monosemantic(W, threshold):
     return ((positive >= threshold * largest) & (largest > 0)).sum(dim=1) == 1
 
 
+def sae_loss(x, W_enc, b_enc, W_dec, b_dec, l1_coefficient):
+    f = torch.relu((x - b_dec) @ W_enc + b_enc)
+    x_hat = f @ W_dec + b_dec
+    penalty = (f * W_dec.norm(dim=1)).sum(dim=1)
+    return (((x - x_hat) ** 2).sum(dim=1) + l1_coefficient * penalty).mean()
+
+
+def mmcs(W_dec, W):
+    cos = (W / W.norm(dim=0)).T @ (W_dec / W_dec.norm(dim=1, keepdim=True)).T
+    return cos.max(dim=1).values.mean()
+
+
+def jumprelu(z, threshold):
+    return z * (z > threshold)
+
+
 RIGHT = {name: globals()[name] for name in exercises.CHECKERS}
 
 # ---- typical wrong answers, and a phrase of the lesson each must get
@@ -164,7 +180,34 @@ WRONG = [
     ("monosemantic", lambda W, t: (W >= t).sum(dim=1) == 1, "own largest"),
     ("monosemantic", lambda W, t: (W.clamp_min(0) >= t * W.clamp_min(0).max(dim=0, keepdim=True).values)
      .sum(dim=0) == 1, "rows"),
+    ("sae_loss", lambda *a: _sae_variant(*a, shift=False), "subtract b_dec"),
+    ("sae_loss", lambda *a: _sae_variant(*a, relu=False), "ReLU"),
+    ("sae_loss", lambda *a: _sae_variant(*a, add_back=False), "add b_dec back"),
+    ("sae_loss", lambda *a: _sae_variant(*a, weighted=False), "norm of its decoder row"),
+    ("sae_loss", lambda *a: _sae_variant(*a, mean_error=True), "sum the squared error"),
+    ("sae_loss", lambda *a: _sae_variant(*a[:-1], 0.0), "sparsity penalty"),
+    ("sae_loss", lambda x, We, be, Wd, bd, l1: _sae_variant(x, We.T, be, Wd, bd, l1), "(batch, d_sae)"),
+    ("mmcs", lambda Wd, W: ((W / W.norm(dim=0)).T @ (Wd / Wd.norm(dim=1, keepdim=True)).T).max(dim=0).values.mean(),
+     "averaged over the latents"),
+    ("mmcs", lambda Wd, W: ((W / W.norm(dim=0)).T @ (Wd / Wd.norm(dim=1, keepdim=True)).T).abs().max(dim=1)
+     .values.mean(), "signed cosine"),
+    ("mmcs", lambda Wd, W: (W.T @ Wd.T).max(dim=1).values.mean(), "dot products"),
+    ("mmcs", lambda Wd, W: ((W / W.norm(dim=0)).T @ Wd.T).max(dim=1).values.mean(), "decoder rows too"),
+    ("jumprelu", lambda z, t: torch.relu(z - t), "shifted by the threshold"),
+    ("jumprelu", lambda z, t: (z > t).double(), "not 1"),
+    ("jumprelu", lambda z, t: torch.relu(z), "not with 0"),
+    ("jumprelu", lambda z, t: z * (z.abs() > t), "not |z|"),
 ]
+
+
+def _sae_variant(x, W_enc, b_enc, W_dec, b_dec, l1, shift=True, relu=True, add_back=True, weighted=True,
+                 mean_error=False):
+    pre = (x - b_dec if shift else x) @ W_enc + b_enc
+    f = torch.relu(pre) if relu else pre
+    x_hat = f @ W_dec + (b_dec if add_back else 0)
+    error = ((x - x_hat) ** 2).mean(dim=1) if mean_error else ((x - x_hat) ** 2).sum(dim=1)
+    norms = W_dec.norm(dim=1) if weighted else torch.ones(W_dec.shape[0], dtype=W_dec.dtype)
+    return (error + l1 * (f.abs() * norms).sum(dim=1)).mean()
 
 
 @pytest.mark.parametrize("name", list(exercises.CHECKERS))

@@ -284,3 +284,49 @@ def test_asymmetric_superposition_finds_the_papers_motif_and_nothing_in_clean_pa
     assert metrics.asymmetric_superposition(W1, W2) == [[]]
     with pytest.raises(ValueError, match="W2 must have shape"):
         metrics.asymmetric_superposition(W1, W2.transpose(1, 2)[:, :3])
+
+
+def test_decoder_cosines_and_mmcs_on_known_directions():
+    W = torch.tensor([[1.0, 0.0, 1.0], [0.0, 2.0, 1.0]])  # features: x, y, diagonal
+    W_dec = torch.tensor([[[3.0, 0.0], [0.0, -1.0], [1.0, 1.0], [0.0, 0.5]]])
+    cos = metrics.decoder_cosines(W_dec, W)
+    assert cos.shape == (1, 3, 4)
+    assert torch.allclose(cos[0, 0], torch.tensor([1.0, 0.0, math.sqrt(0.5), 0.0]), atol=1e-6)
+    assert torch.allclose(cos[0, 1], torch.tensor([0.0, -1.0, math.sqrt(0.5), 1.0]), atol=1e-6)  # signed
+    assert torch.allclose(metrics.mmcs(W_dec, W), torch.tensor([1.0]), atol=1e-6)
+    recovery = metrics.feature_recovery(W_dec, W)
+    assert torch.allclose(recovery["matched"], torch.tensor([1.0]), atol=1e-6) and recovery["recovered"].item() == 3
+    assert metrics.matched_latents(W_dec, W).tolist() == [[0, 3, 2]]
+
+
+def test_matching_forbids_one_latent_for_two_features():
+    W = torch.tensor([[1.0, 1.0], [0.0, 0.2]])  # two close features
+    W_dec = torch.tensor([[[1.0, 0.1], [0.0, 1.0]]])  # one latent between them, one far
+    recovery = metrics.feature_recovery(W_dec, W)
+    assert recovery["mmcs"].item() > 0.98  # both features claim the first latent
+    assert recovery["matched"].item() < 0.7 and recovery["recovered"].item() == 1
+
+
+def test_matching_is_the_best_one_to_one_assignment():
+    import itertools
+
+    g = torch.Generator().manual_seed(3)
+    for d_sae in (4, 6, 3):
+        W, W_dec = torch.randn(3, 4, generator=g), torch.randn(2, d_sae, 3, generator=g)
+        cos = metrics.decoder_cosines(W_dec, W)
+        latents = metrics.matched_latents(W_dec, W)
+        for k in range(2):
+            found = sum(cos[k, i, j].item() for i, j in enumerate(latents[k].tolist()) if j >= 0)
+            best = max(sum(cos[k, i, j].item() for i, j in enumerate(perm) if j >= 0)
+                       for perm in itertools.permutations(list(range(d_sae)) + [-1] * 4, 4)
+                       if sum(j >= 0 for j in perm) == min(4, d_sae))  # as many pairs as there can be
+            assert abs(found - best) < 1e-5
+            assigned = [j for j in latents[k].tolist() if j >= 0]
+            assert len(assigned) == len(set(assigned)) == min(4, d_sae)
+
+
+def test_feature_recovery_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="directions must have shape"):
+        metrics.decoder_cosines(torch.zeros(1, 4, 3), torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="recovered_at"):
+        metrics.feature_recovery(torch.ones(1, 4, 2), torch.ones(2, 3), recovered_at=1.5)

@@ -238,3 +238,34 @@ def test_neuron_figures_draw_a_bar_segment_per_weight_and_mark_neurons():
     assert len(fig.axes[0].get_lines()) >= 1  # the marker
     with pytest.raises(ValueError, match="marked"):
         plotting.plot_neuron_bars(W1, marked=[[0]])
+
+
+def test_chapter_six_figures_draw_what_they_are_given():
+    lambdas = [0.0, 0.01, 0.1]
+    fig = plotting.plot_penalty_sweep(lambdas, [10, 8, 5], [10, 6, 0], [2.0, 1.5, 1.0], [0.001, 0.002, 0.005],
+                                      [0.001, 0.003, 0.009], n_hidden=5, yardstick=0.004)
+    assert len(fig.axes) == 3 and fig.axes[0].get_xticklabels()[0].get_text() == "0"
+    counts = fig.axes[0].get_lines()[0]
+    assert list(counts.get_ydata()) == [10, 8, 5] and counts.get_xdata()[0] < 0.01
+    plt.close(fig)
+    with pytest.raises(ValueError, match="shape of lambdas"):
+        plotting.plot_penalty_sweep(lambdas, [1, 2], [0, 0, 0], [1, 1, 1], [1, 1, 1], [1, 1, 1], n_hidden=5)
+    fig = plotting.plot_compressed_sensing({"run": ([0.1, 0.01], [3.0, 20.0])}, caps={"run": 40.0})
+    lines = fig.axes[0].get_lines()
+    assert np.allclose(lines[1].get_xdata(), [10, 100]) and np.allclose(lines[1].get_ydata(), [3, 20])
+    assert np.allclose(lines[0].get_ydata()[0], 1 / (0.01 * np.log(100)), rtol=1e-6)  # the bound at the sparsest
+    plt.close(fig)
+    W = torch.tensor([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    fig = plotting.plot_sae_directions(W, torch.eye(2)[None].repeat(2, 1, 1), ["a", "b"],
+                                       dead=torch.tensor([[False, True], [False, False]]))
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    assert len(fig.axes[0].texts) == 5  # three feature arrows and two latent arrows
+    plt.close(fig)
+    with pytest.raises(ValueError, match="W_dec"):
+        plotting.plot_sae_directions(W, torch.ones(1, 2, 3))
+    sizes = torch.tensor([[0.5, 0.0], [0.0, 0.8]])
+    fig = plotting.plot_sae_readout(sizes, {"relu": torch.tensor([[0.3, 0.1], [0.0, 0.6]])}, thresholds={"relu": 0.2})
+    assert len(fig.axes) == 1 and fig.axes[0].get_title() == "relu"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="shape of sizes"):
+        plotting.plot_sae_readout(sizes, {"relu": torch.zeros(3, 2)})

@@ -58,3 +58,18 @@ def test_computation_sweep_keeps_each_densitys_lowest_loss_fit():
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="name must be one of"):
         stored.load("../pyproject")
+
+
+def test_compressed_sensing_counts_follow_from_the_stored_norms():
+    results = stored.load("compressed_sensing")
+    assert [run["n"] for run in results["runs"]] == [400, 400, 1000]
+    for run in results["runs"]:
+        assert len(run["points"]) == 13 and run["points"][0]["density"] == 1.0
+        assert run["points"][-1]["density"] == pytest.approx(0.001)
+        for point in run["points"]:
+            assert len(point["norms"]) == run["n"]
+            # norms are stored to 3 decimals; one within 0.001 of 0.5 may count either way
+            low = sum(norm > 0.501 for norm in point["norms"])
+            high = sum(norm > 0.499 for norm in point["norms"])
+            assert low <= point["represented"] <= high
+            assert point["inverse_d_star"] == pytest.approx(sum(v * v for v in point["norms"]) / run["m"], rel=0.01)

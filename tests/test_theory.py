@@ -298,3 +298,17 @@ def test_closed_forms_refuse_unknown_activations():
                      lambda: T.benefit_and_interference(W, b, importance, "tanh")):
         with pytest.raises(ValueError, match="activation"):
             function()
+
+
+def test_compressed_sensing_bound_is_one_over_p_log_one_over_p():
+    p = torch.tensor([0.5, 0.1, 0.001, 1.0])
+    bound = T.compressed_sensing_bound(p, constant=2.0)
+    expected = 1 / (2.0 * p[:3] * torch.log(1 / p[:3]))
+    assert torch.allclose(bound[:3].float(), expected, rtol=1e-5)
+    assert math.isinf(bound[3].item())  # dense: the bound says nothing
+    assert T.compressed_sensing_bound(0.01).item() > T.compressed_sensing_bound(0.1).item()
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="p must lie in"):
+            T.compressed_sensing_bound(bad)
+    with pytest.raises(ValueError, match="constant"):
+        T.compressed_sensing_bound(0.1, constant=0)

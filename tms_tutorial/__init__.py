@@ -6,19 +6,22 @@ Elhage et al., Transformer Circuits Thread, 2022.
 import importlib
 
 from . import adversarial, metrics, stored, sweeps, theory
-from .data import SetFeatures, SignedFeatures, SparseFeatures
+from .data import HiddenActivations, SetFeatures, SignedFeatures, SparseFeatures
 from .evaluation import best_of, evaluate, loss_by_active_features, sampled_loss
-from .models import AdversarialToyModel, ComputationModel, NeuronModel, ToyModel, reconstruction_loss
+from .models import (AdversarialToyModel, ComputationModel, NeuronModel, SparseAutoencoder, ToyModel,
+                     reconstruction_loss)
 from .train import History, NonFiniteLossError, train
 
 __all__ = [
     "SparseFeatures",
     "SetFeatures",
     "SignedFeatures",
+    "HiddenActivations",
     "ToyModel",
     "AdversarialToyModel",
     "NeuronModel",
     "ComputationModel",
+    "SparseAutoencoder",
     "History",
     "NonFiniteLossError",
     "train",

@@ -284,3 +284,64 @@ class SignedFeatures(SparseFeatures):
     def target(self, x: torch.Tensor) -> torch.Tensor:
         """The absolute value |x|."""
         return x.abs()
+
+
+class HiddenActivations:
+    """The hidden activations h = W x of one trained toy model: the data a sparse autoencoder reads.
+
+    Args:
+        features: the feature distribution x is drawn from (one model's: its
+            probabilities and importances may not differ between instances).
+        W: the model's weights, (n_hidden, n_features) (e.g. ``model.W[k]``); column i
+            is feature i's true direction in the hidden space.
+
+    ``sample(batch_size, n_instances, rng)`` draws one batch of x and returns
+    ``(h, h)``, h of shape (n_instances, batch, n_hidden): every instance (e.g. SAEs
+    with different sparsity coefficients) sees the same activations. n_features is
+    the width the SAE reads, n_hidden; importance is 1 in every direction.
+    """
+
+    target_is_input = True
+
+    def __init__(self, features: SparseFeatures, W) -> None:
+        if not isinstance(features, SparseFeatures):
+            raise ValueError(f"features must be a feature distribution such as SparseFeatures; "
+                             f"got {type(features).__name__}")
+        try:
+            features.probability(1)
+        except ValueError as exc:
+            raise ValueError("features must describe one model (no per-instance probabilities); "
+                             f"got {features!r}") from exc
+        W = torch.as_tensor(W).detach().float().cpu()
+        if W.dim() != 2 or W.shape[1] != features.n_features or not torch.isfinite(W).all():
+            raise ValueError(f"W must be one model's finite weights, shape (n_hidden, n_features="
+                             f"{features.n_features}); got shape {tuple(W.shape)}")
+        self.features = features
+        self.directions = W
+        self.n_features = W.shape[0]
+        self._on: dict = {}
+
+    def __repr__(self) -> str:
+        return f"HiddenActivations(n_hidden={self.directions.shape[0]}, from {self.features!r})"
+
+    def importance_matrix(self, n_instances: int, device: Optional[torch.device] = None) -> torch.Tensor:
+        """Ones, (n_instances, n_hidden): every direction of h counts alike."""
+        check_positive_int(n_instances, "n_instances")
+        return torch.ones(n_instances, self.n_features, device=device)
+
+    def sample_with_features(self, batch_size: int, rng: Union[int, "UniformStream", None] = None,
+                             device: Optional[torch.device] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One batch of the features and their activations: x (batch, n_features), h (batch, n_hidden)."""
+        x, _ = self.features.sample(batch_size, 1, rng=rng, device=device)
+        device = x.device
+        if device not in self._on:
+            self._on[device] = self.directions.to(device)
+        return x[0], x[0] @ self._on[device].T
+
+    def sample(self, batch_size: int, n_instances: int, rng: Union[int, "UniformStream", None] = None,
+               device: Optional[torch.device] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(h, h), each (n_instances, batch_size, n_hidden): the same activations for every instance."""
+        check_positive_int(n_instances, "n_instances")
+        _, h = self.sample_with_features(batch_size, rng, device)
+        h = h[None].expand(n_instances, -1, -1)
+        return h, h

@@ -166,3 +166,117 @@ def single_feature_response(model: nn.Module, value: float = 0.5) -> torch.Tenso
     at_zero = out[:, 2 * n, :]  # (I, n)
     rise = torch.stack([out[:, diagonal, diagonal] - at_zero, out[:, n + diagonal, diagonal] - at_zero], dim=2)
     return rise.cpu() / value
+
+
+def _check_latents(sae: nn.Module, activations, latents) -> torch.Tensor:
+    """The latent of each true feature, (n_instances, n_features) in [-1, d_sae), for activations whose
+    true features are known (HiddenActivations)."""
+    if not callable(getattr(activations, "sample_with_features", None)):
+        raise ValueError("latents needs activations whose true features are known (HiddenActivations)")
+    latents = torch.as_tensor(latents, dtype=torch.long)
+    n = activations.directions.shape[1]
+    if latents.shape != (sae.n_instances, n) or (latents >= sae.d_sae).any() or (latents < -1).any():
+        raise ValueError(f"latents must hold a latent in [-1, d_sae={sae.d_sae}) for each of the {n} features "
+                         f"of each instance, shape {(sae.n_instances, n)}; got shape {tuple(latents.shape)}")
+    return latents
+
+
+@torch.no_grad()
+def sae_statistics(sae: nn.Module, activations, samples: int = 50_000, seed: int = 0, latents=None) -> dict:
+    """What a sparse autoencoder does to activations it reads; each value (n_instances,) but "firing".
+
+    On ``samples`` draws of ``activations`` (e.g. HiddenActivations; every instance reads
+    the same draws):
+
+    * "mse": mean squared reconstruction error, mean of ||h - h_hat||^2;
+    * "l0": mean number of active latents per sample;
+    * "dead": latents active on none of the samples;
+    * "shrinkage": mean of ||h_hat|| / ||h|| over samples with h != 0 (1: the SAE writes
+      vectors as long as it reads; below 1: shorter);
+    * "firing": (n_instances, d_sae), the share of samples on which each latent is active
+      (0 for a dead latent).
+
+    With ``latents`` (n_instances, n_features), the latent standing for each true
+    feature (metrics.matched_latents; -1 for none), and HiddenActivations, also:
+
+    * "gain": when feature i is on and its latent fires, how much of the feature's
+      size the latent carries: sum of f_latent over sum of x_i ||W_i|| over those samples
+      (1: all of it; a ReLU SAE's L1 penalty shrinks it below 1), averaged over the
+      matched features whose latent fires on them at least once;
+    * "misses": the share of samples with feature i on in which its latent stays off
+      (a threshold or a bias that drops small activations);
+    * "false_fires": the share of samples with feature i off in which its latent fires
+      (interference from other features read as feature i).
+
+    The last two are averaged over the matched features.
+    """
+    samples, seed = check_positive_int(samples, "samples"), check_seed(seed)
+    device = next(sae.parameters()).device
+    known = latents is not None
+    if known:
+        latents = _check_latents(sae, activations, latents).to(device)
+        n = latents.shape[1]
+        scale = activations.directions.norm(dim=0).to(device)  # ||W_i||
+        own, size, missed, fires = (torch.zeros(sae.n_instances, n, device=device) for _ in range(4))
+        on_count, off_count = torch.zeros(n, device=device), torch.zeros(n, device=device)
+    rng = UniformStream(seed, device)
+    totals = {"mse": 0.0, "l0": 0.0, "shrinkage": 0.0}
+    fired = torch.zeros(sae.n_instances, sae.d_sae, device=device)
+    nonzero = 0
+    for start in range(0, samples, 10_000):
+        size_now = min(10_000, samples - start)
+        if known:
+            x, h1 = activations.sample_with_features(size_now, rng=rng, device=device)
+            h = h1[None].expand(sae.n_instances, -1, -1)
+        else:
+            h, _ = activations.sample(size_now, sae.n_instances, rng=rng, device=device)
+        f = sae.encode(h)
+        h_hat = sae.decode(f)
+        active = f > 0
+        fired += active.sum(dim=1)
+        totals["mse"] = totals["mse"] + ((h - h_hat) ** 2).sum(dim=2).sum(dim=1)
+        totals["l0"] = totals["l0"] + active.sum(dim=2).sum(dim=1).float()
+        length = h.norm(dim=2)
+        keep = length[0] > 0
+        totals["shrinkage"] = totals["shrinkage"] + (h_hat.norm(dim=2)[:, keep] / length[:, keep]).sum(dim=1)
+        nonzero += int(keep.sum())
+        if known:
+            mine = f.gather(2, latents.clamp_min(0)[:, None, :].expand(-1, size_now, -1))  # (I, B, n)
+            on, lit = x > 0, mine > 0  # (B, n), (I, B, n)
+            hit = lit & on
+            own += (mine * hit).sum(dim=1)
+            size += (x * scale * hit).sum(dim=1)
+            missed += (~lit & on).sum(dim=1)
+            fires += (lit & ~on).sum(dim=1)
+            on_count += on.sum(dim=0)
+            off_count += (~on).sum(dim=0)
+    out = {"mse": totals["mse"] / samples, "l0": totals["l0"] / samples,
+           "dead": (fired == 0).sum(dim=1), "shrinkage": totals["shrinkage"] / max(1, nonzero),
+           "firing": fired / samples}
+    if known:
+        matched = (latents >= 0).float()
+        count = matched.sum(dim=1).clamp_min(1)
+        hits = matched * (size > 0)  # features whose latent fired on them at least once
+        out["gain"] = (own / size.clamp_min(1e-12) * hits).sum(dim=1) / hits.sum(dim=1).clamp_min(1)
+        out["misses"] = (missed / on_count.clamp_min(1) * matched).sum(dim=1) / count
+        out["false_fires"] = (fires / off_count.clamp_min(1) * matched).sum(dim=1) / count
+    return {key: value.cpu() for key, value in out.items()}
+
+
+@torch.no_grad()
+def matched_activations(sae: nn.Module, activations, latents, samples: int = 20_000, seed: int = 0):
+    """Each true feature's size and its matched latent's activation, sample by sample.
+
+    activations: HiddenActivations (its true features are known); latents: (n_instances,
+    n_features), the latent standing for each feature (metrics.matched_latents; -1 for
+    none, read as 0). Returns sizes (samples, n_features), x_i ||W_i||, and activations
+    (n_instances, samples, n_features): the raw material of plotting.plot_sae_readout.
+    """
+    samples, seed = check_positive_int(samples, "samples"), check_seed(seed)
+    latents = _check_latents(sae, activations, latents)
+    device = next(sae.parameters()).device
+    x, h = activations.sample_with_features(samples, rng=UniformStream(seed, device), device=device)
+    f = sae.encode(h[None].expand(sae.n_instances, -1, -1))
+    index = latents.to(device).clamp_min(0)[:, None, :].expand(-1, samples, -1)
+    mine = f.gather(2, index) * (latents.to(device) >= 0)[:, None, :]
+    return (x * activations.directions.norm(dim=0).to(device)).cpu(), mine.cpu()

@@ -66,6 +66,14 @@ EXERCISES: Dict[int, List[Tuple[str, str, str]]] = {
         ("signed_features", "signed_features(n_features, p, batch, generator) -> (batch, n_features)",
          "each feature active with probability p, then uniform on [-1, 1]; otherwise 0"),
     ],
+    6: [
+        ("sae_loss", "sae_loss(x, W_enc, b_enc, W_dec, b_dec, l1_coefficient) -> scalar",
+         "f = ReLU((x - b_dec) W_enc + b_enc), x_hat = f W_dec + b_dec; mean over the batch of "
+         "|x - x_hat|^2 + l1_coefficient sum_j f_j |W_dec[j]|"),
+        ("jumprelu", "jumprelu(z, threshold) -> z's shape", "z where z > threshold (per latent), else 0"),
+        ("mmcs", "mmcs(W_dec, W) -> scalar",
+         "mean over the true features (columns of W) of the largest cosine any decoder row reaches with it"),
+    ],
 }
 
 SIGMAS = 6.0  # statistical checks allow this many standard errors
@@ -493,6 +501,102 @@ def check_monosemantic(answer: Callable) -> None:
             raise AssertionError(f"{name}: {hint}")
     wrong_rows = (out != reference).nonzero().squeeze(1).tolist()
     raise AssertionError(f"{name}: wrong answer for neurons {wrong_rows} (weights {W[wrong_rows].tolist()})")
+
+
+# ---------------------------------------------------------------- chapter 6
+
+
+def _random_sae(seed: int, d_in: int = 3, d_sae: int = 5, batch: int = 32):
+    g = torch.Generator().manual_seed(seed)
+    W_enc = torch.randn(d_in, d_sae, generator=g, dtype=torch.float64)
+    b_enc = torch.randn(d_sae, generator=g, dtype=torch.float64) * 0.3
+    W_dec = torch.randn(d_sae, d_in, generator=g, dtype=torch.float64)  # rows of unequal norm on purpose
+    b_dec = torch.randn(d_in, generator=g, dtype=torch.float64) * 0.3
+    x = torch.randn(batch, d_in, generator=g, dtype=torch.float64)
+    return x, W_enc, b_enc, W_dec, b_dec
+
+
+def check_sae_loss(answer: Callable) -> None:
+    """sae_loss(x, W_enc, b_enc, W_dec, b_dec, l1): mean over the batch of |x - x_hat|^2 + l1 sum_j f_j |W_dec[j]|."""
+    name = "sae_loss"
+    l1 = 0.3
+    for seed in range(3):
+        x, W_enc, b_enc, W_dec, b_dec = _random_sae(40 + seed)
+        args = [t.clone() for t in (x, W_enc, b_enc, W_dec, b_dec)]
+        try:
+            out = answer(*args, l1)
+        except NotImplementedError:
+            raise
+        except RuntimeError as exc:
+            raise AssertionError(f"{name}: {exc}; with a batch of rows, f = ReLU((x - b_dec) @ W_enc + b_enc) is "
+                                 "(batch, d_sae) and x_hat = f @ W_dec + b_dec is (batch, d_in)") from exc
+        norms = W_dec.norm(dim=1)
+
+        def loss(f, x_hat, penalty_norms=norms, mean_error=False):
+            error = ((x - x_hat) ** 2).mean(dim=1) if mean_error else ((x - x_hat) ** 2).sum(dim=1)
+            return (error + l1 * (f.abs() * penalty_norms).sum(dim=1)).mean()
+
+        f = torch.relu((x - b_dec) @ W_enc + b_enc)
+        no_shift = torch.relu(x @ W_enc + b_enc)
+        linear = (x - b_dec) @ W_enc + b_enc
+        _close(out, loss(f, f @ W_dec + b_dec), name, [
+            (loss(no_shift, no_shift @ W_dec + b_dec), "subtract b_dec from x before encoding: the encoder reads "
+             "x - b_dec, so that b_dec is the SAE's origin"),
+            (loss(linear, linear @ W_dec + b_dec), "did you forget the ReLU on the latents? f = ReLU(...)"),
+            (loss(f, f @ W_dec), "did you forget to add b_dec back in the decoder?"),
+            (loss(f, f @ W_dec + b_dec, penalty_norms=torch.ones_like(norms)),
+             "weight each latent's L1 term by the norm of its decoder row, |W_dec[j]|: otherwise the SAE can shrink "
+             "f and grow W_dec to dodge the penalty"),
+            (loss(f, f @ W_dec + b_dec, mean_error=True), "sum the squared error over the d_in coordinates (then "
+             "average over the batch), don't average it"),
+            (((x - f @ W_dec - b_dec) ** 2).sum(dim=1).mean(), "add the sparsity penalty l1_coefficient x the "
+             "decoder-weighted sum of the latents"),
+        ], "loss")
+    _passed(name, "3 random SAEs of 3 inputs and 5 latents, decoder rows of unequal norm, batch of 32")
+
+
+def check_mmcs(answer: Callable) -> None:
+    """mmcs(W_dec, W): mean over columns i of W of max over rows j of W_dec of cos(W_i, W_dec[j])."""
+    name = "mmcs"
+    g = torch.Generator().manual_seed(61)
+    W = torch.randn(3, 6, generator=g, dtype=torch.float64) * torch.tensor([0.5, 1.0, 2.0, 1.5, 0.7, 1.2],
+                                                                            dtype=torch.float64)
+    unit = W / W.norm(dim=0)
+    # 8 latents: four near true features (some scaled), one pointing against a feature, three random
+    W_dec = torch.cat([unit[:, :4].T * torch.tensor([[1.0], [2.0], [0.5], [1.0]], dtype=torch.float64)
+                       + 0.1 * torch.randn(4, 3, generator=g, dtype=torch.float64),
+                       -unit[:, 4:5].T, torch.randn(3, 3, generator=g, dtype=torch.float64)])
+    out = _tensor(answer(W_dec.clone(), W.clone()), name)
+    rows = W_dec / W_dec.norm(dim=1, keepdim=True)
+    cos = unit.T @ rows.T  # (n, d_sae)
+    _close(out.reshape(()) if out.numel() == 1 else out, cos.max(dim=1).values.mean(), name, [
+        (cos.max(dim=0).values.mean(), "average over the true features (columns of W), each taking its best "
+         "latent; you averaged over the latents instead"),
+        (cos.abs().max(dim=1).values.mean(), "use the signed cosine: a latent is non-negative, so a decoder row "
+         "pointing against a feature cannot write it"),
+        ((W.T @ W_dec.T).max(dim=1).values.mean(), "normalize both: cosines, not dot products"),
+        ((unit.T @ W_dec.T).max(dim=1).values.mean(), "normalize the decoder rows too"),
+        ((W.T @ rows.T).max(dim=1).values.mean(), "normalize the true features (columns of W) too"),
+    ], "value")
+    _passed(name, "6 features in 3 dimensions, 8 latents of unequal length, one pointing against a feature")
+
+
+def check_jumprelu(answer: Callable) -> None:
+    """jumprelu(z, threshold): z where z > threshold (per latent, the last axis), else 0."""
+    name = "jumprelu"
+    g = torch.Generator().manual_seed(71)
+    z = torch.randn(40, 6, generator=g, dtype=torch.float64)
+    threshold = torch.tensor([0.1, 0.3, 0.5, 0.2, 1.0, 0.05], dtype=torch.float64)
+    out = answer(z.clone(), threshold.clone())
+    above = z > threshold
+    _close(out, z * above, name, [
+        (torch.relu(z - threshold), "that is a ReLU shifted by the threshold: it subtracts theta from every "
+         "activation that passes, the shrinkage JumpReLU exists to avoid. Pass z itself where z > theta"),
+        (above.double(), "return the activation z where it passes, not 1"),
+        (torch.relu(z), "compare with the threshold, not with 0"),
+        (z * (z.abs() > threshold), "a negative z never passes: compare z itself, not |z|"),
+    ], "activations")
+    _passed(name, "40 samples of 6 latents, thresholds from 0.05 to 1")
 
 
 CHECKERS: Dict[str, Callable[[Callable], None]] = {

@@ -8,6 +8,7 @@ dimensionality are 0.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ._checks import check_weights
@@ -440,3 +441,112 @@ def asymmetric_superposition(W1, W2, max_input_ratio: float = 0.5, min_output_ra
                              "outputs": (round(w_out[a, i].item(), 3), round(w_out[a, j].item(), 3))})
         found.append(instance)
     return found
+
+
+# Feature recovery: a sparse autoencoder trained on a toy model's hidden activations
+# h = W x should find the toy model's feature directions, the columns W_i, among the rows of
+# its decoder. Latents are non-negative, so a decoder row can only write its direction
+# forwards: cosines are signed, and a row pointing against a feature does not recover it.
+
+
+def _check_directions(W_dec, directions):
+    W_dec = check_weights(W_dec, "W_dec")  # (I, d_sae, d_in)
+    directions = torch.as_tensor(directions).detach().float()
+    if directions.dim() == 2:
+        directions = directions[None].expand(W_dec.shape[0], -1, -1)
+    if directions.dim() != 3 or directions.shape[0] != W_dec.shape[0] or directions.shape[1] != W_dec.shape[2]:
+        raise ValueError(f"directions must have shape (d_in={W_dec.shape[2]}, n_features) or (n_instances="
+                         f"{W_dec.shape[0]}, d_in, n_features) to match W_dec {tuple(W_dec.shape)}; "
+                         f"got {tuple(directions.shape)}")
+    return W_dec, directions
+
+
+def decoder_cosines(W_dec, directions) -> torch.Tensor:
+    """cos(true feature i, decoder row j): (n_instances, n_features, d_sae).
+
+    W_dec: (n_instances, d_sae, d_in), an SAE's decoder (rows are latent directions).
+    directions: the true features as columns, (d_in, n_features) (a toy model's W[k]) or
+    (n_instances, d_in, n_features). Zero vectors get cosine 0.
+    """
+    W_dec, directions = _check_directions(W_dec, directions)
+    rows = W_dec / W_dec.norm(dim=2, keepdim=True).clamp_min(_ZERO)
+    return _unit_columns(directions).transpose(1, 2) @ rows.transpose(1, 2)
+
+
+def mmcs(W_dec, directions) -> torch.Tensor:
+    """Mean max cosine similarity (Sharkey et al. 2022): mean over true features of the best
+    cosine any decoder row reaches with it: (n_instances,). 1 when every feature has a latent
+    along it; several features may claim the same latent."""
+    return decoder_cosines(W_dec, directions).max(dim=2).values.mean(dim=1)
+
+
+def _assignment(cost: np.ndarray) -> np.ndarray:
+    """Minimum-cost one-to-one assignment of rows to columns (rows <= columns), the Hungarian
+    method with potentials; returns the column of each row."""
+    rows, cols = cost.shape
+    u, v = np.zeros(rows + 1), np.zeros(cols + 1)
+    owner = np.zeros(cols + 1, dtype=int)  # owner[j]: the row (1-based) assigned to column j; 0: free
+    way = np.zeros(cols + 1, dtype=int)
+    for row in range(1, rows + 1):
+        owner[0], j0 = row, 0
+        slack = np.full(cols + 1, np.inf)
+        used = np.zeros(cols + 1, dtype=bool)
+        while owner[j0] != 0:
+            used[j0] = True
+            i0 = owner[j0]
+            free = ~used[1:]
+            reduced = cost[i0 - 1] - u[i0] - v[1:]
+            better = free & (reduced < slack[1:])
+            slack[1:][better] = reduced[better]
+            way[1:][better] = j0
+            candidates = np.where(free, slack[1:], np.inf)
+            j1 = int(candidates.argmin()) + 1
+            delta = candidates[j1 - 1]
+            u[owner[used]] += delta
+            v[used] -= delta
+            slack[~used] -= delta
+            j0 = j1
+        while j0:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    column = np.zeros(rows, dtype=int)
+    for j in range(1, cols + 1):
+        if owner[j]:
+            column[owner[j] - 1] = j - 1
+    return column
+
+
+def matched_latents(W_dec, directions) -> torch.Tensor:
+    """A one-to-one matching of true features to latents that maximizes the summed cosine:
+    (n_instances, n_features), the latent of each feature (-1 where d_sae < n_features
+    leaves a feature without one)."""
+    cos = decoder_cosines(W_dec, directions)  # (I, n, d_sae)
+    n, d_sae = cos.shape[1:]
+    out = torch.full((cos.shape[0], n), -1, dtype=torch.long)
+    for k in range(cos.shape[0]):
+        c = cos[k].double().numpy()
+        if n <= d_sae:
+            out[k] = torch.as_tensor(_assignment(-c))
+        else:
+            features = _assignment(-c.T)  # each latent gets a feature
+            out[k, torch.as_tensor(features)] = torch.arange(d_sae)
+    return out
+
+
+def feature_recovery(W_dec, directions, recovered_at: float = 0.9) -> dict:
+    """How well an SAE's decoder recovers known feature directions; each value (n_instances,).
+
+    * "mmcs": mean max cosine similarity (see mmcs);
+    * "matched": mean cosine of the one-to-one matching (matched_latents), a feature
+      left without a latent counting 0: a latent cannot stand for two features here;
+    * "recovered": features whose matched cosine exceeds recovered_at.
+    """
+    if not 0 < recovered_at < 1:
+        raise ValueError(f"recovered_at must lie in (0, 1); got {recovered_at!r}")
+    cos = decoder_cosines(W_dec, directions)
+    latent = matched_latents(W_dec, directions)
+    matched = torch.where(latent >= 0, cos.gather(2, latent.clamp_min(0)[:, :, None])[:, :, 0],
+                          torch.zeros(latent.shape))
+    return {"mmcs": cos.max(dim=2).values.mean(dim=1), "matched": matched.mean(dim=1),
+            "recovered": (matched > recovered_at).sum(dim=1)}

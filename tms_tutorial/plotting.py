@@ -32,6 +32,16 @@ def _titles(titles: Optional[Sequence[str]], count: int) -> Sequence[str]:
     return titles
 
 
+def _plane(ax, limit: float, title: str, fontsize: int) -> None:
+    """A square panel of the hidden plane from -limit to limit, without ticks."""
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=fontsize)
+
+
 def plot_feature_arrows(
     W,
     importance=None,
@@ -96,12 +106,7 @@ def plot_feature_arrows(
             if k == 0 and labels is not None and labels[i] not in key:  # features sharing a name share an entry
                 key[labels[i]] = plt.Line2D([], [], color=colour, lw=2)
             ax.scatter(W[k, 0, i], W[k, 1, i], color=colour, s=10 if faint else 22, zorder=3)
-        ax.set_xlim(-limit, limit)
-        ax.set_ylim(-limit, limit)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(titles[k], fontsize=10)
+        _plane(ax, limit, titles[k], fontsize=10)
     fig.tight_layout()
     if labels is not None:
         handles, names = list(key.values()), list(key)
@@ -822,4 +827,182 @@ def plot_neuron_bars(W, titles: Optional[Sequence[str]] = None, marked: Optional
     axes[-1, 0].set_xlabel("neurons, sorted by the importance of their largest feature", fontsize=8)
     mappable = plt.cm.ScalarMappable(cmap=ListedColormap(colors), norm=Normalize(0, n - 1))
     fig.colorbar(mappable, ax=axes[:, 0].tolist(), fraction=0.02, pad=0.01, label="feature index (0: most important)")
+    return fig
+
+
+def _lambda_axis(ax, lambdas: np.ndarray) -> np.ndarray:
+    """A log axis for penalty coefficients that include 0: 0 is drawn a step left of the smallest and labelled 0."""
+    positive = lambdas[lambdas > 0]
+    if positive.size == 0:
+        raise ValueError("lambdas must hold at least one positive value")
+    zero_at = positive.min() / 3
+    x = np.where(lambdas > 0, lambdas, zero_at)
+    ax.set_xscale("log")
+    ticks = [zero_at] + [t for t in 10.0 ** np.arange(np.floor(np.log10(positive.min())),
+                                                       np.ceil(np.log10(positive.max())) + 1)
+                         if positive.min() / 1.01 <= t <= positive.max() * 1.01]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(["0"] + [f"{t:g}" for t in ticks[1:]])
+    ax.minorticks_off()
+    ax.set_xlabel("L1 coefficient  λ")
+    return x
+
+
+def plot_penalty_sweep(lambdas, represented, superposed, inverse_d_star, reconstruction, total,
+                       n_hidden: int, yardstick: Optional[float] = None, panel_size: float = 3.3) -> Figure:
+    """What an L1 penalty λ‖h‖₁ on the hidden layer does, against λ: three panels.
+
+    lambdas: (k,) coefficients (0 allowed); represented, superposed: (k,) feature counts;
+    inverse_d_star: (k,) features per dimension 1/D*; reconstruction, total: (k,) the
+    weighted error alone and with the penalty; n_hidden: m, drawn as the line that
+    counts above which features must share dimensions; yardstick: the loss of the best
+    model without superposition (the m most important features, each with a
+    dimension), drawn dashed.
+    """
+    lambdas = np.asarray(lambdas, dtype=float)
+    series = [np.asarray(v, dtype=float) for v in (represented, superposed, inverse_d_star, reconstruction, total)]
+    if lambdas.ndim != 1 or any(s.shape != lambdas.shape for s in series):
+        raise ValueError(f"every series must have the shape of lambdas {lambdas.shape}; "
+                         f"got {[s.shape for s in series]}")
+    represented, superposed, inverse_d_star, reconstruction, total = series
+    fig, axes = plt.subplots(1, 3, figsize=(3 * panel_size, panel_size))
+    x = _lambda_axis(axes[0], lambdas)
+    axes[0].plot(x, represented, "o-", color="tab:blue", label="represented (‖W_i‖ > 0.5)")
+    axes[0].plot(x, superposed, "s-", color="tab:red", label="superposed")
+    axes[0].axhline(n_hidden, color="0.5", ls="--", lw=1, label=f"m = {n_hidden} dimensions")
+    axes[0].set_ylabel("features")
+    axes[0].set_ylim(bottom=0)
+    axes[0].legend(fontsize=8, frameon=False)
+    _lambda_axis(axes[1], lambdas)
+    axes[1].plot(x, inverse_d_star, "o-", color="tab:purple")
+    axes[1].axhline(1, color="0.5", ls="--", lw=1)
+    axes[1].text(x.min(), 1.03, "one feature per dimension", fontsize=8, color="0.4", va="bottom")
+    axes[1].set_ylabel("features per dimension  1/D*")
+    axes[1].set_ylim(bottom=0)
+    _lambda_axis(axes[2], lambdas)
+    axes[2].plot(x, reconstruction, "o-", color="tab:green", label="weighted error")
+    axes[2].plot(x, total, "^-", color="0.3", label="error + λ‖h‖₁")
+    if yardstick is not None:
+        axes[2].axhline(yardstick, color="tab:orange", ls="--", lw=1.2, label="best without superposition")
+    axes[2].set_yscale("log")
+    axes[2].set_ylabel("loss")
+    axes[2].legend(fontsize=8, frameon=False, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_compressed_sensing(runs: dict, caps: Optional[dict] = None, constant: float = 1.0,
+                            densities=None, panel_size: float = 4.6) -> Figure:
+    """Features stored per dimension against sparsity, beside the compressed-sensing bound, log-log.
+
+    runs: name -> (densities 1-S, features per dimension) of trained models.
+    caps: name -> n/m, the most a run could store (every feature), drawn dotted.
+    The bound: m >= C n (1-S) log(1/(1-S)) dimensions recover n features of density
+    1-S, i.e. at most 1 / (C (1-S) log(1/(1-S))) features per dimension; drawn for
+    C = ``constant`` (the theory fixes only its order) over ``densities`` (default:
+    the runs' range).
+    """
+    from .theory import compressed_sensing_bound
+
+    if not runs:
+        raise ValueError("runs must name at least one run")
+    fig, ax = plt.subplots(figsize=(panel_size * 1.3, panel_size))
+    colours = plt.get_cmap("tab10")
+    every = np.concatenate([np.asarray(p, dtype=float) for p, _ in runs.values()])
+    if densities is None:
+        densities = np.logspace(np.log10(every.min()), np.log10(min(every.max(), 0.6)), 200)
+    densities = np.asarray(densities, dtype=float)
+    bound = compressed_sensing_bound(torch.as_tensor(densities), constant).numpy()
+    ax.plot(1 / densities, bound, color="k", lw=2,
+            label=f"compressed sensing: 1 / ({constant:g}·(1-S)·ln(1/(1-S)))")
+    for index, (name, (p, per_dimension)) in enumerate(runs.items()):
+        p, per_dimension = np.asarray(p, dtype=float), np.asarray(per_dimension, dtype=float)
+        if p.shape != per_dimension.shape:
+            raise ValueError(f"run {name!r}: densities and features per dimension differ in shape")
+        shown = per_dimension > 0
+        ax.plot(1 / p[shown], per_dimension[shown], "o-", color=colours(index), ms=4, label=name)
+        if caps and name in caps:
+            ax.axhline(caps[name], color=colours(index), ls=":", lw=1.2)
+    if caps:
+        ax.plot([], [], color="0.4", ls=":", lw=1.2, label="dotted: n/m, every feature stored")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("1 / (1-S)   (sparser →)")
+    ax.set_ylabel("features represented per dimension")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sae_directions(directions, W_dec, titles: Optional[Sequence[str]] = None, dead=None,
+                        panel_size: float = 2.6) -> Figure:
+    """An SAE's decoder rows over the true feature arrows, in a 2D hidden space: one panel per SAE.
+
+    directions: (2, n_features), a toy model's W (columns drawn as thick grey arrows).
+    W_dec: (n_instances, d_sae, 2), decoder rows (unit length, drawn coloured).
+    dead: optional bool (n_instances, d_sae): latents that never fire, drawn dashed.
+    """
+    directions = check_weights(torch.as_tensor(directions)[None], "directions")[0].numpy()
+    W_dec = check_weights(W_dec, "W_dec").numpy()
+    if directions.shape[0] != 2 or W_dec.shape[2] != 2:
+        raise ValueError(f"directions must be (2, n_features) and W_dec (n_instances, d_sae, 2); got "
+                         f"{directions.shape} and {W_dec.shape}")
+    n_instances, d_sae = W_dec.shape[:2]
+    dead = np.zeros((n_instances, d_sae), dtype=bool) if dead is None else np.asarray(dead, dtype=bool)
+    if dead.shape != (n_instances, d_sae):
+        raise ValueError(f"dead must have shape {(n_instances, d_sae)}; got {dead.shape}")
+    titles = _titles(titles, n_instances)
+    fig, axes = plt.subplots(1, n_instances, figsize=(panel_size * n_instances, panel_size), squeeze=False)
+    limit = max(1.2, 1.1 * float(np.abs(directions).max()))
+    colours = plt.get_cmap("tab10")
+    for k, ax in enumerate(axes[0]):
+        for i in range(directions.shape[1]):
+            ax.annotate("", xy=directions[:, i], xytext=(0, 0),
+                        arrowprops=dict(arrowstyle="-|>", color="0.7", lw=5, shrinkA=0, shrinkB=0))
+        for j in range(d_sae):
+            ax.annotate("", xy=W_dec[k, j], xytext=(0, 0),
+                        arrowprops=dict(arrowstyle="-|>", color=colours(j % 10), lw=1.6, shrinkA=0, shrinkB=0,
+                                        ls="--" if dead[k, j] else "-"))
+        _plane(ax, limit, titles[k], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sae_readout(sizes, latents: dict, thresholds: Optional[dict] = None, points: int = 4000,
+                     panel_size: float = 3.0) -> Figure:
+    """What each SAE's latent reads for its feature: latent activation against the feature's true size.
+
+    sizes: (samples, n_features), each feature's size in the hidden space, x_i ‖W_i‖
+    (0 when the feature is off). latents: title -> (samples, n_features), the activation of
+    the latent matched to each feature. thresholds: title -> a value drawn as a dotted
+    vertical line (e.g. a JumpReLU SAE's median threshold). Points on the diagonal are read
+    exactly; below it, shrunk; at size 0 and above the axis, interference read as the feature.
+    At most ``points`` samples per panel are drawn.
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    if sizes.ndim != 2 or not latents:
+        raise ValueError("sizes must be (samples, n_features) and latents must name at least one SAE")
+    fig, axes = plt.subplots(1, len(latents), figsize=(panel_size * len(latents), panel_size), squeeze=False)
+    top = float(sizes.max()) * 1.05
+    for ax, (title, values) in zip(axes[0], latents.items()):
+        values = np.asarray(values, dtype=float)
+        if values.shape != sizes.shape:
+            raise ValueError(f"latents[{title!r}] must have the shape of sizes {sizes.shape}; got {values.shape}")
+        on = sizes.ravel() > 0
+        a, f = sizes.ravel(), values.ravel()
+        keep_on = np.flatnonzero(on)[:points]
+        keep_off = np.flatnonzero(~on & (f > 0))[:points // 4]
+        ax.plot([0, top], [0, top], color="0.6", lw=1, ls="--")
+        ax.scatter(a[keep_on], f[keep_on], s=3, alpha=0.3, color="tab:blue", label="feature on", rasterized=True)
+        ax.scatter(a[keep_off], f[keep_off], s=6, alpha=0.5, color="tab:red", label="feature off, latent fires",
+                   rasterized=True)
+        if thresholds and title in thresholds:
+            ax.axvline(thresholds[title], color="k", ls=":", lw=1)
+        ax.set_xlim(-0.03, top)
+        ax.set_ylim(-0.03, top)
+        ax.set_xlabel("true size  x_i ‖W_i‖")
+        ax.set_title(title, fontsize=9)
+    axes[0, 0].set_ylabel("matched latent's activation")
+    axes[0, 0].legend(fontsize=7, frameon=False, loc="upper left", markerscale=3)
+    fig.tight_layout()
     return fig

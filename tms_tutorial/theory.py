@@ -475,3 +475,22 @@ def classify_n5(W, min_norm: float = 0.5, cosine: float = 0.95) -> np.ndarray:
             if ((unit.T @ unit < -cosine).sum(dim=1) == 1).all():
                 names[k] = N5_SHAPES[1]
     return names.reshape(tuple(W.shape[:-2]))
+
+
+def compressed_sensing_bound(p, constant: float = 1.0) -> torch.Tensor:
+    """Features per dimension compressed sensing allows at feature density p = 1 - S.
+
+    Recovering n features of which a fraction p is non-zero needs m = Omega(n p log(1/p))
+    measurements (the paper's m = Omega(-n (1-S) log(1-S))), so at most
+    n / m = 1 / (C p ln(1/p)) features per dimension. The theory fixes only the order, not
+    the constant C (``constant``, > 0). Infinite at p = 1, where the bound says nothing.
+    p: density in (0, 1], any shape. Returns a tensor of p's shape.
+    """
+    p = _tensor(p)
+    if ((p <= 0) | (p > 1)).any() or not torch.isfinite(p).all():
+        raise ValueError(f"p must lie in (0, 1] (the feature density 1 - S); got values from "
+                         f"{p.min().item():g} to {p.max().item():g}")
+    if isinstance(constant, bool) or not isinstance(constant, (int, float)) or not constant > 0:
+        raise ValueError(f"constant must be a number > 0; got {constant!r}")
+    spread = -p * torch.log(p)
+    return torch.where(spread > 0, 1 / (constant * spread.clamp_min(1e-300)), torch.full_like(p, float("inf")))

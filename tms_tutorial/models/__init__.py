@@ -9,6 +9,8 @@ from .adversarial import AdversarialToyModel
 from .base import InstanceModel, reconstruction_loss
 from .computation import ComputationModel
 from .neuron import NeuronModel
+from .sae import SparseAutoencoder
 from .toy import ToyModel
 
-__all__ = ["InstanceModel", "ToyModel", "AdversarialToyModel", "NeuronModel", "ComputationModel", "reconstruction_loss"]
+__all__ = ["InstanceModel", "ToyModel", "AdversarialToyModel", "NeuronModel", "ComputationModel", "SparseAutoencoder",
+           "reconstruction_loss"]
