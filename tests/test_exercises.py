@@ -122,6 +122,20 @@ def jumprelu(z, threshold):
     return z * (z > threshold)
 
 
+def orthogonal_readout(h, x):
+    U, _, Vh = torch.linalg.svd(h.T @ x, full_matrices=False)
+    return U @ Vh
+
+
+def fires_on(W1, b1, inputs):
+    return inputs @ W1.T + b1 > 0
+
+
+def expected_shared_neurons(n, m):
+    q = 1 / m
+    return m * (1 - (1 - q) ** n - n * q * (1 - q) ** (n - 1))
+
+
 RIGHT = {name: globals()[name] for name in exercises.CHECKERS}
 
 # ---- typical wrong answers, and a phrase of the lesson each must get
@@ -197,6 +211,14 @@ WRONG = [
     ("jumprelu", lambda z, t: (z > t).double(), "not 1"),
     ("jumprelu", lambda z, t: torch.relu(z), "not with 0"),
     ("jumprelu", lambda z, t: z * (z.abs() > t), "not |z|"),
+    ("orthogonal_readout", lambda h, x: torch.linalg.lstsq(h, x).solution, "least-squares"),
+    ("orthogonal_readout", lambda h, x: orthogonal_readout(h, x).T, "shape (m, n)"),
+    ("orthogonal_readout", lambda h, x: torch.linalg.svd(h.T @ x, full_matrices=False)[0], "V^T"),
+    ("fires_on", lambda W, b, X: X @ W.T > 0, "bias"),
+    ("fires_on", lambda W, b, X: (X @ W.T + b > 0).T, "one row per input"),
+    ("fires_on", lambda W, b, X: X @ W.T - b > 0, "don't subtract"),
+    ("expected_shared_neurons", lambda n, m: n * (n - 1) / 2 / m, "pairs"),
+    ("expected_shared_neurons", lambda n, m: m * (1 - (1 - 1 / m) ** n), "exactly once"),
 ]
 
 

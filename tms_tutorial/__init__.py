@@ -8,7 +8,7 @@ import importlib
 from . import adversarial, metrics, stored, sweeps, theory
 from .data import HiddenActivations, SetFeatures, SignedFeatures, SparseFeatures
 from .evaluation import best_of, evaluate, loss_by_active_features, sampled_loss
-from .models import (AdversarialToyModel, ComputationModel, NeuronModel, SparseAutoencoder, ToyModel,
+from .models import (MLP, AdversarialToyModel, ComputationModel, NeuronModel, SparseAutoencoder, ToyModel,
                      reconstruction_loss)
 from .train import History, NonFiniteLossError, train
 
@@ -22,6 +22,7 @@ __all__ = [
     "NeuronModel",
     "ComputationModel",
     "SparseAutoencoder",
+    "MLP",
     "History",
     "NonFiniteLossError",
     "train",

@@ -345,3 +345,77 @@ class HiddenActivations:
         _, h = self.sample_with_features(batch_size, rng, device)
         h = h[None].expand(n_instances, -1, -1)
         return h, h
+
+
+def _check_sample_args(batch_size: int, n_instances: int, rng, device) -> "UniformStream":
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(n_instances, "n_instances")
+    return rng if isinstance(rng, UniformStream) else UniformStream(0 if rng is None else rng, device)
+
+
+class ProductTask:
+    """Two inputs and their product: x = (u, v), target u * v (chapter 7).
+
+    u and v are independent standard normals (the post's setting), drawn from the
+    seeded uniform stream by the Box-Muller transform. n_features is 2 (the inputs);
+    the target has one entry, whose importance is 1.
+    """
+
+    n_features = 2
+    target_is_input = False
+
+    def __repr__(self) -> str:
+        return "ProductTask(u, v ~ N(0, 1); target u v)"
+
+    def importance_matrix(self, n_instances: int, device: Optional[torch.device] = None) -> torch.Tensor:
+        """Ones, (n_instances, 1): the one output."""
+        check_positive_int(n_instances, "n_instances")
+        return torch.ones(n_instances, 1, device=device)
+
+    def sample(self, batch_size: int, n_instances: int, rng: Union[int, "UniformStream", None] = None,
+               device: Optional[torch.device] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """x (n_instances, batch_size, 2) and target (n_instances, batch_size, 1)."""
+        rng = _check_sample_args(batch_size, n_instances, rng, device)
+        u = rng.fill(torch.empty(2, n_instances, batch_size, device=rng.device))
+        radius = torch.sqrt(-2.0 * torch.log1p(-u[0]))  # 1 - u lies in (0, 1]: no log(0)
+        angle = 2 * torch.pi * u[1]
+        x = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=2)
+        return x, (x[..., 0] * x[..., 1])[..., None]
+
+
+class LookupTask:
+    """A fixed table of inputs and targets, rows drawn uniformly: a task to memorize (chapter 7).
+
+    inputs: (items, n_features); targets: (items, n_outputs), or (items,) for one output.
+    """
+
+    target_is_input = False
+
+    def __init__(self, inputs, targets) -> None:
+        inputs = _as_float_tensor(inputs, "inputs")
+        targets = _as_float_tensor(targets, "targets")
+        if targets.dim() == 1:
+            targets = targets[:, None]
+        if inputs.dim() != 2 or targets.dim() != 2 or inputs.shape[0] != targets.shape[0] or inputs.shape[0] == 0:
+            raise ValueError(f"inputs must be (items, n_features) and targets (items, n_outputs) with the same "
+                             f"number of items (> 0); got {tuple(inputs.shape)} and {tuple(targets.shape)}")
+        if not (torch.isfinite(inputs).all() and torch.isfinite(targets).all()):
+            raise ValueError("inputs and targets must be finite")
+        self.inputs, self.targets = inputs, targets
+        self.n_features = inputs.shape[1]
+
+    def __repr__(self) -> str:
+        return f"LookupTask({self.inputs.shape[0]} items, {self.n_features} inputs, {self.targets.shape[1]} outputs)"
+
+    def importance_matrix(self, n_instances: int, device: Optional[torch.device] = None) -> torch.Tensor:
+        """Ones, (n_instances, n_outputs)."""
+        check_positive_int(n_instances, "n_instances")
+        return torch.ones(n_instances, self.targets.shape[1], device=device)
+
+    def sample(self, batch_size: int, n_instances: int, rng: Union[int, "UniformStream", None] = None,
+               device: Optional[torch.device] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Rows drawn uniformly, independently per instance: x (I, batch, n_features), target (I, batch, n_outputs)."""
+        rng = _check_sample_args(batch_size, n_instances, rng, device)
+        u = rng.fill(torch.empty(n_instances, batch_size, device=rng.device))
+        index = (u * self.inputs.shape[0]).long().clamp_max(self.inputs.shape[0] - 1)
+        return self.inputs.to(rng.device)[index], self.targets.to(rng.device)[index]

@@ -74,6 +74,14 @@ EXERCISES: Dict[int, List[Tuple[str, str, str]]] = {
         ("mmcs", "mmcs(W_dec, W) -> scalar",
          "mean over the true features (columns of W) of the largest cosine any decoder row reaches with it"),
     ],
+    7: [
+        ("orthogonal_readout", "orthogonal_readout(h, x) -> (m, n)",
+         "R with orthonormal columns minimizing |h R - x|: U V^T from the SVD of h^T x"),
+        ("fires_on", "fires_on(W1, b1, inputs) -> (items, m) bools",
+         "whether each neuron's pre-activation W1 x + b1 is positive on each input row"),
+        ("expected_shared_neurons", "expected_shared_neurons(n, m) -> float",
+         "expected neurons chosen by two or more of n features, each choosing one of m neurons at random"),
+    ],
 }
 
 SIGMAS = 6.0  # statistical checks allow this many standard errors
@@ -597,6 +605,75 @@ def check_jumprelu(answer: Callable) -> None:
         (z * (z.abs() > threshold), "a negative z never passes: compare z itself, not |z|"),
     ], "activations")
     _passed(name, "40 samples of 6 latents, thresholds from 0.05 to 1")
+
+
+# ---------------------------------------------------------------- chapter 7
+
+
+def check_orthogonal_readout(answer: Callable) -> None:
+    """orthogonal_readout(h, x): R (m, n), orthonormal columns, minimizing |h R - x| (Procrustes)."""
+    name = "orthogonal_readout"
+    g = torch.Generator().manual_seed(81)
+    Q, _ = torch.linalg.qr(torch.randn(5, 5, generator=g, dtype=torch.float64))
+    x = torch.rand(200, 3, generator=g, dtype=torch.float64)
+    h = torch.cat([x, torch.zeros(200, 2, dtype=torch.float64)], dim=1) @ Q.T  # features rotated into 5 neurons
+    h = h + 0.01 * torch.randn(200, 5, generator=g, dtype=torch.float64)
+    out = _tensor(answer(h.clone(), x.clone()), name)
+    if tuple(out.shape) == (3, 5):
+        raise AssertionError(f"{name}: returned shape (n, m) = (3, 5); R maps activations (m = 5) to features "
+                             "(n = 3), so h @ R needs R of shape (m, n) = (5, 3)")
+    _shape(out, (5, 3), name)
+    U, _, Vh = torch.linalg.svd(h.T @ x, full_matrices=False)
+    reference = U @ Vh
+    least_squares = torch.linalg.lstsq(h, x).solution
+    _close(out, reference, name, [
+        (least_squares, "that is the least-squares map, which may stretch and shear; the readout must be a "
+         "rotation: R = U V^T from the SVD of h^T x"),
+        (U, "R = U V^T: multiply by V^T (the third output of torch.linalg.svd)"),
+    ], "R")
+    _passed(name, "3 features rotated into 5 neurons with a little noise, 200 samples")
+
+
+def check_fires_on(answer: Callable) -> None:
+    """fires_on(W1, b1, inputs): (items, m) bools, W1 x + b1 > 0 for each input row x."""
+    name = "fires_on"
+    g = torch.Generator().manual_seed(91)
+    W1, b1 = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64)
+    inputs = (torch.rand(16, 4, generator=g) < 0.5).double()  # 16 binary items
+    out = torch.as_tensor(answer(W1.clone(), b1.clone(), inputs.clone()))
+    if tuple(out.shape) == (6, 16):
+        raise AssertionError(f"{name}: returned (neurons, items); return one row per input item: shape (16, 6)")
+    _shape(out, (16, 6), name)
+    out = out.bool()
+    pre = inputs @ W1.T + b1
+    if torch.equal(out, pre > 0):
+        _passed(name, "6 neurons of 4 inputs on 16 binary items")
+        return
+    for wrong, hint in ((inputs @ W1.T > 0, "add the bias b1 before comparing with 0"),
+                        (pre >= 0, "a neuron fires when its pre-activation is positive (> 0), not >= 0"),
+                        (inputs @ W1.T - b1 > 0, "add b1; don't subtract it")):
+        if torch.equal(out, wrong):
+            raise AssertionError(f"{name}: {hint}")
+    raise AssertionError(f"{name}: wrong neurons for {int((out != (pre > 0)).sum())} of 96 (item, neuron) pairs")
+
+
+def check_expected_shared_neurons(answer: Callable) -> None:
+    """expected_shared_neurons(n, m) = m (1 - (1 - 1/m)^n - (n/m)(1 - 1/m)^(n-1))."""
+    name = "expected_shared_neurons"
+    cases = [(8, 16), (8, 8), (2, 4), (1, 5), (30, 10)]
+    for n, m in cases:
+        q = 1 / m
+        reference = m * (1 - (1 - q) ** n - n * q * (1 - q) ** (n - 1))
+        out = _tensor(answer(n, m), name)
+        pairs = n * (n - 1) / 2 / m
+        one_minus_empty = m * (1 - (1 - q) ** n)
+        _close(out, torch.tensor(reference, dtype=torch.float64), name, [
+            (torch.tensor(pairs, dtype=torch.float64), "that counts colliding *pairs* of features (n choose 2) / m, "
+             "not neurons chosen two or more times; from each neuron's count: 1 - P(0 choose it) - P(exactly 1)"),
+            (torch.tensor(one_minus_empty, dtype=torch.float64), "that counts neurons chosen at least once; subtract "
+             "those chosen exactly once, n (1/m) (1 - 1/m)^(n-1) each"),
+        ], f"value at n = {n}, m = {m}")
+    _passed(name, f"{len(cases)} pairs (n, m), from 1 feature in 5 neurons to 30 features in 10")
 
 
 CHECKERS: Dict[str, Callable[[Callable], None]] = {

@@ -550,3 +550,31 @@ def feature_recovery(W_dec, directions, recovered_at: float = 0.9) -> dict:
                           torch.zeros(latent.shape))
     return {"mmcs": cos.max(dim=2).values.mean(dim=1), "matched": matched.mean(dim=1),
             "recovered": (matched > recovered_at).sum(dim=1)}
+
+
+# Polysemanticity without superposition (chapter 7): are the features a rotation away
+# from the neurons? With no more features than dimensions an orthogonal map of the
+# activations can read every feature off exactly; with more, none can.
+
+
+def orthogonal_readout(h, x) -> dict:
+    """The orthogonal map that best reads features x off activations h, and how well it does.
+
+    h: (samples, m) activations; x: (samples, n) the true features of the same samples.
+    Finds R (m, n) with orthonormal columns (m >= n; orthonormal rows if n > m) that
+    minimizes ||h R - x||_F (orthogonal Procrustes: R = U V^T from the SVD h^T x = U S V^T).
+    Returns {"R": R, "error": ||h R - x||^2 / ||x||^2}: near 0 when the features are an
+    orthogonal rotation of the activations (however polysemantic each neuron looks); no
+    isometry can do it when n > m, as in superposition.
+    """
+    h = torch.as_tensor(h).detach().double()
+    x = torch.as_tensor(x).detach().double()
+    if h.dim() != 2 or x.dim() != 2 or h.shape[0] != x.shape[0] or h.shape[0] == 0:
+        raise ValueError(f"h and x must be (samples, m) and (samples, n) with the same samples; "
+                         f"got {tuple(h.shape)} and {tuple(x.shape)}")
+    if not (torch.isfinite(h).all() and torch.isfinite(x).all()):
+        raise ValueError("h and x must be finite")
+    U, _, Vh = torch.linalg.svd(h.T @ x, full_matrices=False)
+    R = U @ Vh
+    total = (x**2).sum().clamp_min(1e-30)
+    return {"R": R.float(), "error": (((h @ R - x) ** 2).sum() / total).item()}

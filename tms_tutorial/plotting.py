@@ -1006,3 +1006,122 @@ def plot_sae_readout(sizes, latents: dict, thresholds: Optional[dict] = None, po
     axes[0, 0].legend(fontsize=7, frameon=False, loc="upper left", markerscale=3)
     fig.tight_layout()
     return fig
+
+
+def plot_heatmaps(matrices: Sequence, titles: Sequence[str], xlabel: str = "", ylabel: str = "",
+                  xticklabels: Optional[Sequence[str]] = None, limit: Optional[float] = None,
+                  panel_size: float = 2.8) -> Figure:
+    """Matrices side by side as heat maps on one symmetric colour scale (blue negative, red positive).
+
+    matrices: 2D arrays (rows drawn top to bottom); titles: one per matrix. limit: the
+    colour scale's end (default: the largest |entry|). xticklabels: shared column labels.
+    """
+    arrays = [np.asarray(torch.as_tensor(m).detach().cpu(), dtype=float) for m in matrices]
+    if not arrays or any(a.ndim != 2 for a in arrays):
+        raise ValueError("matrices must be one or more 2D arrays")
+    if len(titles) != len(arrays):
+        raise ValueError(f"titles must have one entry per matrix ({len(arrays)}); got {len(titles)}")
+    from matplotlib.ticker import MaxNLocator
+
+    limit = float(limit if limit is not None else max(np.abs(a).max() for a in arrays)) or 1.0
+    cell = panel_size / max(a.shape[0] for a in arrays)  # every panel draws its entries as squares of one size
+    widths = [a.shape[1] for a in arrays]
+    fig, axes = plt.subplots(1, len(arrays), figsize=(max(cell * sum(widths) + 0.6 * len(arrays) + 0.8, 3.0),
+                                                      panel_size + 0.9),
+                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    for ax, array, title in zip(axes[0], arrays, titles):
+        image = ax.imshow(array, cmap=WTW_CMAP, vmin=-limit, vmax=limit, aspect="equal", interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+        if xticklabels is not None and len(xticklabels) == array.shape[1]:
+            ax.set_xticks(range(array.shape[1]))
+            ax.set_xticklabels(xticklabels, fontsize=7, rotation=90)
+    axes[0, 0].set_ylabel(ylabel, fontsize=8)
+    fig.colorbar(image, ax=list(axes[0]), fraction=0.03, pad=0.02)
+    return fig
+
+
+def plot_product_network(W1, b1, W2, b2, title: str = "", extent: float = 2.0, panel_size: float = 3.2) -> Figure:
+    """A network y' = W2 ReLU(W1 (u, v) + b1) + b2 trained on u v: its neurons and its function.
+
+    Left: each neuron's input weights as an arrow in the (u, v) plane, red where its output
+    weight is positive, blue where negative (dashed: the diagonals u = ±v). Right: the
+    learned function on [-extent, extent]^2, with the target u v as contours.
+    W1: (m, 2), b1: (m,), W2: (1, m), b2: (1,).
+    """
+    W1, b1 = torch.as_tensor(W1).detach().float(), torch.as_tensor(b1).detach().float()
+    W2, b2 = torch.as_tensor(W2).detach().float().reshape(1, -1), torch.as_tensor(b2).detach().float().reshape(1)
+    if W1.dim() != 2 or W1.shape[1] != 2 or b1.shape != (W1.shape[0],) or W2.shape[1] != W1.shape[0]:
+        raise ValueError(f"W1 must be (m, 2), b1 (m,) and W2 (1, m); got {tuple(W1.shape)}, {tuple(b1.shape)}, "
+                         f"{tuple(W2.shape)}")
+    fig, axes = plt.subplots(1, 2, figsize=(2 * panel_size + 0.6, panel_size))
+    ax = axes[0]
+    reach = 1.15 * float(W1.norm(dim=1).max()) or 1.0
+    for sign in (1, -1):
+        ax.plot([-reach, reach], [-sign * reach, sign * reach], color="0.85", ls="--", lw=0.8, zorder=0)
+    for j in range(W1.shape[0]):
+        colour = "tab:red" if W2[0, j] > 0 else "tab:blue"
+        ax.annotate("", xy=(W1[j, 0].item(), W1[j, 1].item()), xytext=(0, 0),
+                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.8, shrinkA=0, shrinkB=0))
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
+    ax.set_aspect("equal")
+    ax.set_xlabel("weight on u")
+    ax.set_ylabel("weight on v")
+    ax.set_title("neurons' input weights\n(red: adds to the output, blue: subtracts)", fontsize=8)
+    grid = torch.linspace(-extent, extent, 81)
+    u, v = torch.meshgrid(grid, grid, indexing="xy")
+    points = torch.stack([u.flatten(), v.flatten()], dim=1)
+    y = (torch.relu(points @ W1.T + b1) @ W2.T + b2).reshape(u.shape)
+    top = float(extent * extent)
+    image = axes[1].imshow(y.numpy(), origin="lower", extent=(-extent, extent, -extent, extent), cmap=WTW_CMAP,
+                           vmin=-top, vmax=top)
+    axes[1].contour(u.numpy(), v.numpy(), (u * v).numpy(), levels=[-3, -2, -1, 0, 1, 2, 3], colors="k",
+                    linewidths=0.6)
+    axes[1].set_xlabel("u")
+    axes[1].set_ylabel("v")
+    axes[1].set_title("learned output (colour) and u·v (contours)", fontsize=8)
+    fig.colorbar(image, ax=axes[1], fraction=0.046, pad=0.04)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_incidental(neurons, runs: dict, expected, panel_size: float = 3.6) -> Figure:
+    """Polysemantic neurons against the number of neurons m: each run's mean over seeds (error bars:
+    standard error) beside the count chance collisions at initialization predict.
+
+    neurons: (k,) values of m; runs: name -> (means (k,), standard errors (k,)); expected: (k,).
+    """
+    neurons = np.asarray(neurons, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    if neurons.ndim != 1 or expected.shape != neurons.shape or not runs:
+        raise ValueError("neurons and expected must be (k,) arrays of one shape, and runs must name a run")
+    fig, ax = plt.subplots(figsize=(panel_size * 1.4, panel_size))
+    markers = iter("osd^v")
+    for name, (mean, error) in runs.items():
+        mean, error = np.asarray(mean, dtype=float), np.asarray(error, dtype=float)
+        if mean.shape != neurons.shape or error.shape != neurons.shape:
+            raise ValueError(f"run {name!r} must give a mean and an error per value of m")
+        ax.errorbar(neurons, mean, yerr=error, marker=next(markers), capsize=3, label=name)
+    ax.plot(neurons, expected, "k--", lw=1.2, label="chance: shared strongest neuron at initialization")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(neurons)
+    ax.set_xticklabels([f"{int(v)}" for v in neurons])
+    ax.set_yscale("symlog", linthresh=1, linscale=0.6)
+    top = max([float(np.max(np.asarray(mean) + np.asarray(error))) for mean, error in runs.values()]
+              + [float(expected.max())])
+    ticks = [t for t in (0, 1, 2, 5, 10, 20, 50, 100, 200) if t <= top * 1.2]
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([str(t) for t in ticks])
+    ax.set_ylim(0, top * 1.3)
+    ax.minorticks_off()
+    ax.set_xlabel("neurons m")
+    ax.set_ylabel("polysemantic neurons")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -494,3 +494,19 @@ def compressed_sensing_bound(p, constant: float = 1.0) -> torch.Tensor:
         raise ValueError(f"constant must be a number > 0; got {constant!r}")
     spread = -p * torch.log(p)
     return torch.where(spread > 0, 1 / (constant * spread.clamp_min(1e-300)), torch.full_like(p, float("inf")))
+
+
+def expected_shared_neurons(n, m) -> float:
+    """Neurons expected to be the largest-weight neuron of two or more of n features, by chance.
+
+    If each feature's strongest neuron at initialization is uniform over m neurons and
+    independent of the others, a neuron is shared when at least two features pick it:
+    m (1 - (1 - 1/m)^n - (n/m) (1 - 1/m)^(n-1)) (the birthday problem). Lecomte et al.
+    (2023) argue that an L1 penalty makes each feature's strongest neuron win and keep it,
+    so these chance collisions become polysemantic neurons ("incidental polysemanticity").
+    """
+    for value, name in ((n, "n"), (m, "m")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    q = 1.0 / m
+    return m * (1 - (1 - q) ** n - n * q * (1 - q) ** (n - 1))

@@ -8,9 +8,11 @@ loss(x, target, importance) -> (n_instances,); train needs nothing more.
 from .adversarial import AdversarialToyModel
 from .base import InstanceModel, reconstruction_loss
 from .computation import ComputationModel
+from .mlp import MLP
 from .neuron import NeuronModel
 from .sae import SparseAutoencoder
 from .toy import ToyModel
 
-__all__ = ["InstanceModel", "ToyModel", "AdversarialToyModel", "NeuronModel", "ComputationModel", "SparseAutoencoder",
+__all__ = ["InstanceModel", "ToyModel", "AdversarialToyModel", "NeuronModel", "ComputationModel", "MLP",
+           "SparseAutoencoder",
            "reconstruction_loss"]

@@ -110,9 +110,11 @@ class InstanceModel(nn.Module):
         self.check_input(x)
         h = self.hidden(x)
         loss = reconstruction_loss(target, self.readout(h), importance)
-        if self.penalized:
-            coefficient = self.l1_coefficient
-            if isinstance(coefficient, torch.Tensor):
-                coefficient = coefficient.to(h.device)
-            loss = loss + coefficient * h.abs().sum(dim=2).mean(dim=1)
-        return loss
+        return loss + self.penalty(h) if self.penalized else loss
+
+    def penalty(self, h: torch.Tensor) -> torch.Tensor:
+        """The L1 term l1_coefficient ||h||_1, averaged over the batch: (n_instances,)."""
+        coefficient = self.l1_coefficient
+        if isinstance(coefficient, torch.Tensor):
+            coefficient = coefficient.to(h.device)
+        return coefficient * h.abs().sum(dim=2).mean(dim=1)
