@@ -92,7 +92,26 @@ def test_vulnerability_reports_clean_and_attacked_loss_on_the_same_samples():
     assert torch.equal(again[1], attacked)  # seeded
 
 
+def test_one_direction_for_the_whole_dataset_hurts_no_more_than_a_direction_per_sample():
+    features = SparseFeatures(6, 0.2)
+    model = ToyModel(6, 2, 3, seed=1)
+    clean, per_sample = adversarial.vulnerability(model, features, samples=4000)
+    clean_too, one = adversarial.vulnerability(model, features, samples=4000, choose="dataset")
+    assert torch.equal(clean, clean_too)
+    assert (one <= per_sample + 1e-7).all() and (one > clean).all()
+    # the dataset's direction is the best single one: no feature's direction, used for every sample, does more
+    x, target = features.sample(4000, 3, rng=0)
+    importance = features.importance_matrix(3)
+    eps = (0.1 * x.norm(dim=2).mean(dim=1))[:, None, None]
+    directions = adversarial.attack_directions(model.W)
+    for i in range(6):
+        pushed = adversarial.sample_losses(model, x + eps * directions[:, i:i + 1], target, importance).mean(dim=1)
+        assert (pushed.detach() <= one + 1e-6).all()
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    (dict(choose="batch"), "choose must be one of"),
+    (dict(choose="dataset", attack="gradient"), "picks one of the analytic"),
     (dict(relative_size=-0.1), "relative_size"),
     (dict(attack="fgsm"), "attack must be one of"),
     (dict(samples=0), "samples"),

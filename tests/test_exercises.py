@@ -177,6 +177,7 @@ WRONG = [
      "normalized"),
     ("effective_features", lambda w: -(w / w.sum() * torch.log((w / w.sum()).clamp_min(1e-300))).sum(), "exp(H)"),
     ("effective_features", lambda w: torch.tensor(float((w > 0).sum())), "non-zero"),
+    ("effective_features", lambda w: torch.exp(-(w / w.sum() * torch.log(w / w.sum())).sum()), "0 * log 0"),
     ("effective_features", lambda w: torch.exp(-(w / w.sum() * torch.log2((w / w.sum()).clamp_min(1e-300))).sum()),
      "one base"),
     ("neuron_model", lambda W, b, x: torch.relu(x @ W.T @ W + b), "its own ReLU"),
@@ -192,6 +193,7 @@ WRONG = [
     ("monosemantic", lambda W, t: (W.abs() >= t * W.abs().max(dim=1, keepdim=True).values).sum(dim=1) == 1,
      "positive weights"),
     ("monosemantic", lambda W, t: (W >= t).sum(dim=1) == 1, "own largest"),
+    ("monosemantic", lambda W, t: (W > 0).sum(dim=1) == 1, "small positive weights do not count"),
     ("monosemantic", lambda W, t: (W.clamp_min(0) >= t * W.clamp_min(0).max(dim=0, keepdim=True).values)
      .sum(dim=0) == 1, "rows"),
     ("sae_loss", lambda *a: _sae_variant(*a, shift=False), "subtract b_dec"),

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tms_tutorial import ComputationModel, NeuronModel, ToyModel, reconstruction_loss
+from tms_tutorial import ComputationModel, NeuronModel, ResampleDuplicates, ToyModel, reconstruction_loss
 
 
 def test_parameter_shapes_and_initialization():
@@ -138,6 +138,45 @@ def test_the_abs_start_makes_every_output_a_faint_absolute_value():
         ComputationModel(5, 8, init="kaiming")
     with pytest.raises(ValueError, match="init_scale"):
         ComputationModel(5, 8, init_scale=0.0)
+
+
+def test_merging_duplicate_neurons_keeps_the_function_and_frees_the_duplicate():
+    """Neurons 0 and 1 read the same direction (1 at twice the scale), neuron 3 writes nothing: both restart."""
+    model = ComputationModel(3, 4, n_instances=2, seed=1)
+    with torch.no_grad():
+        model.W1[0, 1] = 2.0 * model.W1[0, 0]
+        model.W2[0, :, 3] = 0.0
+    x = torch.rand(2, 50, 3, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    before = model(x).detach()
+    untouched = [p.detach().clone()[1] for p in (model.W1, model.W2)]
+    kept_W1 = model.W1.detach()[0, [0, 2]].clone()
+    assert model.merge_duplicates(0.95, torch.Generator().manual_seed(0)) == 2
+    # the restarted neurons write nothing, the kept one writes both its own and its twin's share
+    assert torch.equal(model.W2[0, :, 1], torch.zeros(3)) and torch.equal(model.W2[0, :, 3], torch.zeros(3))
+    assert torch.allclose(model(x), before, atol=1e-5)
+    assert torch.equal(model.W1[0, [0, 2]], kept_W1) and not torch.equal(model.W1[0, 1], 2.0 * kept_W1[0])
+    assert torch.equal(model.W1[1], untouched[0]) and torch.equal(model.W2[1], untouched[1])  # no duplicate there
+    with pytest.raises(ValueError, match="threshold must lie in"):
+        model.merge_duplicates(1.0)
+
+
+def test_the_resampling_callback_runs_every_k_steps_until_its_last_step():
+    calls = []
+
+    class Recorder(ComputationModel):
+        def merge_duplicates(self, threshold=0.95, generator=None):
+            calls.append(threshold)
+            return 1
+
+    resample = ResampleDuplicates(every=20, until=60, threshold=0.9)
+    model = Recorder(3, 4)
+    for step in range(0, 100, 10):
+        resample(step, model, None)
+    assert calls == [0.9, 0.9, 0.9] and resample.resampled == 3 and resample.log == [(20, 1), (40, 1), (60, 1)]
+    with pytest.raises(ValueError, match="merge_duplicates"):
+        resample(20, ToyModel(3, 2), None)
+    with pytest.raises(ValueError, match="every"):
+        ResampleDuplicates(every=0)
 
 
 @pytest.mark.parametrize("cls", [ToyModel, NeuronModel, ComputationModel])

@@ -269,3 +269,18 @@ def test_chapter_six_figures_draw_what_they_are_given():
     plt.close(fig)
     with pytest.raises(ValueError, match="shape of sizes"):
         plotting.plot_sae_readout(sizes, {"relu": torch.zeros(3, 2)})
+
+
+def test_sparsity_fidelity_draws_every_fit_and_a_line_through_each_settings_mean():
+    l0 = np.array([[2.0, 2.2], [1.0, 1.1], [0.5, 0.4]])
+    fvu = np.array([[0.05, 0.06], [0.15, 0.13], [0.5, 0.48]])
+    fig = plotting.plot_sparsity_fidelity({"relu": (l0, fvu), "topk": (l0, fvu / 2)})
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and ax.get_xscale() == "log"
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), l0.mean(axis=1))
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 2 * l0.size
+    with pytest.raises(ValueError, match="one shape"):
+        plotting.plot_sparsity_fidelity({"relu": (l0, fvu[:2])})
+    with pytest.raises(ValueError, match="L0 must be > 0"):
+        plotting.plot_sparsity_fidelity({"relu": (l0 * 0, fvu)})
+    plt.close("all")

@@ -42,10 +42,11 @@ def test_neuron_regimes_keep_the_best_fit_of_every_block_of_100():
             assert len(block["b"]) == run["n_features"]
 
 
-def test_computation_sweep_keeps_each_densitys_lowest_loss_fit():
+def test_computation_sweep_keeps_each_densitys_lowest_loss_fit_of_every_start_and_learning_rate():
     run = stored.load("computation_sweep")
-    fits = 2 * run["seeds"]
-    assert run["init"] == ["xavier"] * run["seeds"] + ["abs"] * run["seeds"]
+    fits = 2 * run["seeds"] * len(run["learning_rates"])
+    assert run["fits"] == [{"init": init, "lr": lr} for lr in run["learning_rates"]
+                           for init in ["xavier"] * run["seeds"] + ["abs"] * run["seeds"]]
     assert [point["density"] for point in run["densities"]] == [1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001]
     n, m = run["n_features"], run["n_hidden"]
     for point in run["densities"]:
@@ -53,6 +54,26 @@ def test_computation_sweep_keeps_each_densitys_lowest_loss_fit():
         assert len(point["W1"]) == m and len(point["W1"][0]) == n
         assert len(point["W2"]) == n and len(point["W2"][0]) == m and len(point["b"]) == n
         assert len(point["response"]) == fits and len(point["response"][0]) == n
+        snapshots = point["snapshot_response"]
+        assert len(snapshots) == fits and len(snapshots[0]) == len(run["snapshot_steps"])
+        assert len(snapshots[0][0]) == m // 2  # the n_hidden // 2 most important features
+        # the last snapshot is the trained model: its responses are the final ones, rounded
+        last = [value for pair in snapshots[point["best"]][-1] for value in pair]
+        final = [value for pair in point["response"][point["best"]][:m // 2] for value in pair]
+        assert last == pytest.approx(final, abs=0.006)
+    for procedure in run["procedures"].values():
+        assert [p["density"] for p in procedure["points"]] == [1.0, 0.3]
+        assert all(len(p["loss"]) == 2 * run["seeds"] for p in procedure["points"])
+
+
+def test_penalty_sweep_counts_follow_from_its_fits():
+    run = stored.load("penalty_sweep")
+    assert run["lambdas"][0] == 0 and len(run["points"]) == len(run["lambdas"])
+    for point, lam in zip(run["points"], run["lambdas"]):
+        assert point["lambda"] == lam and len(point["superposed"]) == run["fits"] == len(point["total_loss"])
+        assert point["fits_superposed"] == sum(count > 0 for count in point["superposed"])
+        best = min(range(run["fits"]), key=lambda k: point["total_loss"][k])
+        assert point["best"] == best and point["best_superposed"] == point["superposed"][best]
 
 
 def test_unknown_names_are_refused():

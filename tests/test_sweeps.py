@@ -57,3 +57,25 @@ def test_computation_sweep_lays_out_both_starts_and_keeps_each_densitys_best_fit
         assert point["best"] == int(run["loss"][k].argmin())
         assert torch.allclose(torch.tensor(point["W1"]), run["W1"][k, point["best"]], atol=1e-4)
         assert len(point["loss"]) == 4 and len(point["response"]) == 4
+
+
+def test_computation_sweep_keeps_snapshot_responses_and_the_merge_picks_the_best_of_every_run():
+    kwargs = dict(n_features=6, n_hidden=4, seeds=1, steps=200, resample_every=50, resample_until=150,
+                  snapshots=[0, 100, 200])
+    runs = [sweeps.computation_sweep([1.0, 0.2], lr=lr, **kwargs) for lr in (1e-2, 3e-3)]
+    assert runs[0]["snapshot_response"].shape == (2, 2, 3, 6, 2)
+    # the last snapshot is the trained model
+    assert torch.allclose(runs[0]["snapshot_response"][:, :, -1], runs[0]["response"], atol=1e-6)
+    summaries = [sweeps.summarize_computation_sweep(run, [1.0, 0.2], {}) for run in runs]
+    merged = sweeps.merge_computation_sweeps(summaries)
+    for k, point in enumerate(merged):
+        losses = runs[0]["loss"][k].tolist() + runs[1]["loss"][k].tolist()
+        assert point["loss"] == pytest.approx(losses, abs=1e-7) and len(point["snapshot_response"]) == 4
+        best = point["best"]
+        assert best == min(range(4), key=losses.__getitem__)
+        source = runs[best // 2]
+        assert torch.allclose(torch.tensor(point["W1"]), source["W1"][k, best % 2], atol=1e-4)
+    with pytest.raises(ValueError, match="same densities"):
+        sweeps.merge_computation_sweeps([summaries[0], sweeps.summarize_computation_sweep(runs[1], [1.0, 0.3], {})])
+    with pytest.raises(ValueError, match="both be given"):
+        sweeps.computation_sweep([1.0], n_features=6, n_hidden=4, steps=10, resample_every=5, resample_until=None)

@@ -8,8 +8,8 @@ import importlib
 from . import adversarial, metrics, stored, sweeps, theory
 from .data import HiddenActivations, SetFeatures, SignedFeatures, SparseFeatures
 from .evaluation import best_of, evaluate, loss_by_active_features, sampled_loss
-from .models import (MLP, AdversarialToyModel, ComputationModel, NeuronModel, SparseAutoencoder, ToyModel,
-                     reconstruction_loss)
+from .models import (MLP, AdversarialToyModel, ComputationModel, NeuronModel, ResampleDuplicates, SparseAutoencoder,
+                     ToyModel, reconstruction_loss)
 from .train import History, NonFiniteLossError, train
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "AdversarialToyModel",
     "NeuronModel",
     "ComputationModel",
+    "ResampleDuplicates",
     "SparseAutoencoder",
     "MLP",
     "History",

@@ -155,25 +155,38 @@ def gradient_attack(model, x: torch.Tensor, target: torch.Tensor, importance: to
     return best.detach()
 
 
+CHOICES = ("sample", "dataset")
+
+
 @torch.no_grad()
 def vulnerability(model, features, relative_size: float = 0.1, samples: int = 20_000, seed: int = 0,
-                  attack: str = "analytic", steps: int = 50) -> Tuple[torch.Tensor, torch.Tensor]:
+                  attack: str = "analytic", steps: int = 50, choose: str = "sample") -> Tuple[torch.Tensor, torch.Tensor]:
     """Each instance's loss on clean inputs and under attack, on the same samples: two (n_instances,).
 
     The attack's norm is relative_size (the paper: 0.1) times the mean input norm of the
     samples, per instance. attack: "analytic" (the paper's directions), "gradient"
     (projected gradient ascent of ``steps`` steps from a random start) or "refined" (the
-    same ascent started from the analytic attack). The vulnerability is the difference;
-    relative to the clean loss it compares models of different sparsity.
+    same ascent started from the analytic attack). choose, for the analytic attack: "sample"
+    gives every sample the feature direction that hurts it most; "dataset" gives every
+    sample the one direction that raises the mean loss most. The vulnerability is the
+    difference; relative to the clean loss it compares models of different sparsity.
     """
     relative_size = check_number(relative_size, "relative_size")
     if attack not in ATTACKS:
         raise ValueError(f"attack must be one of {ATTACKS}; got {attack!r}")
+    if choose not in CHOICES:
+        raise ValueError(f"choose must be one of {CHOICES}; got {choose!r}")
+    if choose == "dataset" and attack != "analytic":
+        raise ValueError(f'choose="dataset" picks one of the analytic attack\'s directions; got attack={attack!r}')
     x, target = features.sample(check_positive_int(samples, "samples"), model.n_instances, rng=check_seed(seed))
     x, target = x.to(model.W.device), target.to(model.W.device)
     importance = features.importance_matrix(model.n_instances, x.device)
     eps = relative_size * x.norm(dim=2).mean(dim=1)
     clean = sample_losses(model, x, target, importance).mean(dim=1)
+    if attack == "analytic" and choose == "dataset":
+        directions = attack_directions(model.W.detach()).to(x)
+        losses = _direction_losses(model, x, target, importance, eps[:, None, None], directions)  # (I, n, batch)
+        return clean.cpu(), losses.mean(dim=2).max(dim=1).values.cpu()
     if attack == "analytic":
         delta, _ = analytic_attack(model, x, target, importance, eps)
     else:

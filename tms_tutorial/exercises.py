@@ -410,7 +410,12 @@ def check_effective_features(answer: Callable) -> None:
         p = weights / weights.sum()
         entropy = -(p * p.clamp_min(1e-300).log()).sum()
         raw = -(weights * weights.clamp_min(1e-300).log()).sum()
-        _close(answer(weights.clone()), entropy.exp(), name, [
+        out = _tensor(answer(weights.clone()), name)
+        if torch.isnan(out).any() and (weights == 0).any():
+            raise AssertionError(f"{name}: NaN for the weights {weights.tolist()}: a zero share gives 0 * log 0, "
+                                 "which torch computes as NaN; its term of the entropy is 0 (leave zero shares out, "
+                                 "or clamp p away from 0 inside the log)")
+        _close(out, entropy.exp(), name, [
             (entropy, "that is the entropy H; the number of effective features is exp(H)"),
             ((-(p * torch.log2(p.clamp_min(1e-300))).sum()).exp(),
              "the entropy and the exponential must use one base: exp of a natural-log entropy (or 2 ** a log2 one)"),
@@ -480,6 +485,7 @@ def check_monosemantic(answer: Callable) -> None:
         [0.0, 0.0, 0.03, 0.0, 0.0],   # one faint feature: still relative to its own largest
         [-0.5, -0.7, 0.0, 0.0, 0.0],  # never fires on non-negative features: responds to none
         [0.0, 0.0, 0.0, 0.0, 1.2],    # one feature
+        [-0.9, 0.0, 0.0, 0.0, 0.6],   # one feature beside a larger negative weight
     ], dtype=torch.float64)
     threshold = 0.25
     positive = W.clamp_min(0)
@@ -493,12 +499,15 @@ def check_monosemantic(answer: Callable) -> None:
     _shape(out, (W.shape[0],), name)
     out = out.bool()
     if torch.equal(out, reference):
-        _passed(name, "6 neurons, among them one with a large negative weight, a faint one and a silent one")
+        _passed(name, "7 neurons, among them two with a large negative weight, a faint one and a silent one")
         return
     absolute = W.abs()
     by_abs = (absolute >= threshold * absolute.max(dim=1, keepdim=True).values).sum(dim=1) == 1
     fixed = ((W >= threshold) & (W > 0)).sum(dim=1) == 1
+    every_positive = (W > 0).sum(dim=1) == 1
     hints = [
+        (every_positive, "a neuron responds to a feature only where the weight is at least threshold x the "
+                         "neuron's largest positive weight; small positive weights do not count"),
         (by_abs, "a negative weight cannot make a neuron fire on features that are never negative: count only "
                  "positive weights"),
         (fixed, "compare each weight with the neuron's own largest weight (threshold x the largest), not with "

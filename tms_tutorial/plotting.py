@@ -14,6 +14,7 @@ import torch
 from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from . import metrics
 from ._checks import check_number, check_positive_int, check_weights
@@ -1004,6 +1005,43 @@ def plot_sae_readout(sizes, latents: dict, thresholds: Optional[dict] = None, po
         ax.set_title(title, fontsize=9)
     axes[0, 0].set_ylabel("matched latent's activation")
     axes[0, 0].legend(fontsize=7, frameon=False, loc="upper left", markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sparsity_fidelity(runs: dict, panel_size: float = 3.6) -> Figure:
+    """Reconstruction against sparsity: each SAE's unexplained variance against its L0 (log x).
+
+    runs: kind -> (l0, fvu), two arrays of shape (settings, fits): the mean number of
+    active latents and the fraction of the activations' variance left unexplained,
+    ||h - h_hat||^2 / Var(h), of every fit. Each fit is a point; a line joins each
+    setting's mean. Lower and further left is better: fewer latents, less left unexplained.
+    """
+    if not runs:
+        raise ValueError("runs must name at least one kind of SAE")
+    fig, ax = plt.subplots(figsize=(panel_size * 1.4, panel_size))
+    markers = iter("osd^v<>")
+    for kind, (l0, fvu) in runs.items():
+        l0, fvu = np.asarray(l0, dtype=float), np.asarray(fvu, dtype=float)
+        if l0.ndim != 2 or l0.shape != fvu.shape or not (np.isfinite(l0).all() and np.isfinite(fvu).all()):
+            raise ValueError(f"runs[{kind!r}] must be two finite arrays of one shape (settings, fits); "
+                             f"got {l0.shape} and {fvu.shape}")
+        if (l0 <= 0).any():
+            raise ValueError(f"runs[{kind!r}]: L0 must be > 0 to be drawn on a log axis")
+        marker = next(markers)
+        line, = ax.plot(l0.mean(axis=1), fvu.mean(axis=1), marker=marker, lw=1.2, label=kind)
+        ax.scatter(l0.ravel(), fvu.ravel(), s=12, marker=marker, color=line.get_color(), alpha=0.45)
+    ax.set_xscale("log")
+    everything = np.concatenate([np.asarray(l0, dtype=float).ravel() for l0, _ in runs.values()])
+    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 20, 50, 100)
+             if everything.min() / 1.3 <= t <= everything.max() * 1.3]
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.set_xlabel("L0: latents active per sample")
+    ax.set_ylabel("unexplained variance")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

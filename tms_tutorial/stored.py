@@ -12,6 +12,7 @@ from importlib import resources
 
 # name -> the script that writes tms_tutorial/stored/<name>.json
 STORED = {"geometry_settings": "scripts/geometry_settings.py", "neuron_regimes": "scripts/neuron_regimes.py",
+          "penalty_sweep": "scripts/penalty_sweep.py",
           "computation_sweep": "scripts/computation_sweep.py", "compressed_sensing": "scripts/compressed_sensing.py"}
 
 

@@ -7,7 +7,7 @@ evaluation.best_of picks the lowest-loss fit of each.
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ import torch
 from ._checks import check_number, check_positive_int, check_seed
 from .data import SetFeatures, SignedFeatures, SparseFeatures
 from .evaluation import evaluate, single_feature_response
-from .models import ComputationModel, ToyModel
+from .models import ComputationModel, ResampleDuplicates, ToyModel
 from .train import train
 
 
@@ -99,20 +99,30 @@ def fit_feature_sets(n_features: int, n_hidden: int, densities, fits: int = 10, 
 
 
 def computation_sweep(densities, n_features: int = 100, n_hidden: int = 40, importance_decay: float = 0.8,
-                      seeds: int = 2, abs_scale: float = 0.3, steps: int = 10_000, lr: float = 1e-3, seed: int = 0,
+                      seeds: int = 3, abs_scale: float = 0.3, steps: int = 20_000, lr: float = 3e-3,
+                      schedule: str = "cosine", resample_every: Optional[int] = 250,
+                      resample_until: Optional[int] = 15_000, seed: int = 0, snapshots: Sequence[int] = (),
                       device=None) -> dict:
     """The absolute-value sweep of section "Computation in Superposition", from two starts.
 
     For each density 1-S: ``seeds`` ComputationModels started from xavier-normal weights
     and ``seeds`` started with init "abs" (W2 = |W1|^T, W1 xavier times abs_scale), all
-    trained side by side (AdamW, lr, batch 1024, ``steps`` steps) on SignedFeatures with
-    I_i = importance_decay^i, and evaluated on 100,000 samples shared by all fits.
+    trained side by side (AdamW, lr on ``schedule``, batch 1024, ``steps`` steps) on
+    SignedFeatures with I_i = importance_decay^i, and evaluated on 100,000 samples shared
+    by all fits. With resample_every, every that many steps up to resample_until,
+    neurons that duplicate another are merged into it and restarted at random
+    (ComputationModel.merge_duplicates); None trains without.
     Returns a dict of tensors: "W1" (d, fits, m, n), "W2" (d, fits, n, m), "b" (d, fits, n),
-    "loss" (d, fits), "response" (d, fits, n, 2) (evaluation.single_feature_response), and
-    "init", the start of each fit (fits = 2 seeds, xavier first).
+    "loss" (d, fits), "response" (d, fits, n, 2) (evaluation.single_feature_response),
+    "init", the start of each fit (fits = 2 seeds, xavier first), "resampled", how many
+    neurons were restarted in all, and with ``snapshots`` (steps in [0, steps]) the
+    responses after those many steps, "snapshot_response" (d, fits, len(snapshots), n, 2).
     """
     seeds, seed = check_positive_int(seeds, "seeds"), check_seed(seed)
     check_number(abs_scale, "abs_scale", positive=True)
+    if (resample_every is None) != (resample_until is None):
+        raise ValueError(f"resample_every and resample_until must both be given or both be None; "
+                         f"got {resample_every!r} and {resample_until!r}")
     p = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
     fits = 2 * seeds
     starts = [ComputationModel(n_features, n_hidden, len(p) * seeds, seed=seed),
@@ -126,28 +136,72 @@ def computation_sweep(densities, n_features: int = 100, n_hidden: int = 40, impo
         model = model.to(device)
     importance = importance_decay ** torch.arange(n_features, dtype=torch.float32)
     features = SignedFeatures(n_features, p.repeat_interleave(fits), importance)
-    train(model, features, steps=steps, lr=lr, seed=seed, progress=False)
+    resampler = None if resample_every is None else ResampleDuplicates(resample_every, resample_until, seed=seed)
+    history = train(model, features, steps=steps, lr=lr, schedule=schedule, seed=seed, progress=False,
+                    callback=resampler, snapshots=list(snapshots) or None)
     loss = evaluate(model, features, common_samples=True)
     response = single_feature_response(model)
     shape = (len(p), fits)
-    return {"W1": model.W1.detach().cpu().reshape(*shape, n_hidden, n_features),
-            "W2": model.W2.detach().cpu().reshape(*shape, n_features, n_hidden),
-            "b": model.b.detach().cpu().reshape(*shape, n_features), "loss": loss.reshape(shape),
-            "response": response.reshape(*shape, n_features, 2), "init": ["xavier"] * seeds + ["abs"] * seeds}
+    run = {"W1": model.W1.detach().cpu().reshape(*shape, n_hidden, n_features),
+           "W2": model.W2.detach().cpu().reshape(*shape, n_features, n_hidden),
+           "b": model.b.detach().cpu().reshape(*shape, n_features), "loss": loss.reshape(shape),
+           "response": response.reshape(*shape, n_features, 2), "init": ["xavier"] * seeds + ["abs"] * seeds,
+           "resampled": 0 if resampler is None else resampler.resampled}
+    if len(snapshots):
+        probe = ComputationModel(n_features, n_hidden, len(p) * fits)
+        responses = []
+        for k in range(len(history.snapshot_steps)):
+            with torch.no_grad():
+                for name in ("W1", "W2", "b"):
+                    getattr(probe, name).copy_(torch.as_tensor(history.snapshots[name][k]))
+            responses.append(single_feature_response(probe).reshape(*shape, n_features, 2))
+        order = [sorted(set(int(s) for s in snapshots)).index(int(s)) for s in snapshots]
+        run["snapshot_response"] = torch.stack(responses, dim=2)[:, :, order]
+    return run
 
 
 def summarize_computation_sweep(run: dict, densities, settings: dict) -> dict:
     """computation_sweep's result as plain numbers (what tms_tutorial.stored keeps): per density every fit's
-    loss and single-feature responses (3 decimals), the index of the lowest-loss fit and its W1, W2, b (4 decimals).
-    settings: the arguments the sweep was called with, kept beside the results."""
+    loss and single-feature responses (3 decimals), the index of the lowest-loss fit and its W1, W2, b (4 decimals),
+    and, where the run took snapshots, the responses of the n_hidden // 2 most important features at each
+    (2 decimals). settings: the arguments the sweep was called with, kept beside the results."""
     def rounded(tensor: torch.Tensor, decimals: int = 4):  # rounded in Python: float32 values print long
         return np.round(tensor.double().numpy(), decimals).tolist()
 
     points = []
+    top = run["W1"].shape[2] // 2
     for k, p in enumerate(densities):
         best = int(run["loss"][k].argmin())
-        points.append({"density": p, "loss": [round(v, 8) for v in run["loss"][k].tolist()],
-                       "response": rounded(run["response"][k], 3), "best": best,
-                       "W1": rounded(run["W1"][k, best]), "W2": rounded(run["W2"][k, best]),
-                       "b": rounded(run["b"][k, best])})
-    return dict(settings, batch_size=1024, init=run["init"], densities=points)
+        point = {"density": p, "loss": [round(v, 8) for v in run["loss"][k].tolist()],
+                 "response": rounded(run["response"][k], 3), "best": best,
+                 "W1": rounded(run["W1"][k, best]), "W2": rounded(run["W2"][k, best]),
+                 "b": rounded(run["b"][k, best])}
+        if "snapshot_response" in run:
+            point["snapshot_response"] = rounded(run["snapshot_response"][k, :, :, :top], 2)
+        points.append(point)
+    return dict(settings, batch_size=1024, init=run["init"], resampled=run["resampled"], densities=points)
+
+
+def merge_computation_sweeps(summaries) -> list:
+    """Several summarized sweeps of the same densities (e.g. one per learning rate) as one: per density every
+    fit's loss, responses and snapshot responses side by side (the summaries' fits in order), the index of the
+    lowest-loss fit among them all and its W1, W2, b. Returns the list of densities, as summarize_computation_sweep
+    lays them out."""
+    summaries = list(summaries)
+    if not summaries or any(len(s["densities"]) != len(summaries[0]["densities"]) for s in summaries):
+        raise ValueError("summaries must be one or more summarized sweeps over the same densities")
+    merged = []
+    for points in zip(*(summary["densities"] for summary in summaries)):
+        if len({point["density"] for point in points}) != 1:
+            raise ValueError(f"summaries must list the same densities in the same order; got "
+                             f"{[point['density'] for point in points]}")
+        loss = [value for point in points for value in point["loss"]]
+        best = min(range(len(loss)), key=loss.__getitem__)
+        owner = points[best // len(points[0]["loss"])]
+        entry = {"density": points[0]["density"], "loss": loss, "best": best,
+                 "response": [r for point in points for r in point["response"]],
+                 "W1": owner["W1"], "W2": owner["W2"], "b": owner["b"]}
+        if all("snapshot_response" in point for point in points):
+            entry["snapshot_response"] = [r for point in points for r in point["snapshot_response"]]
+        merged.append(entry)
+    return merged

@@ -7,12 +7,12 @@ loss(x, target, importance) -> (n_instances,); train needs nothing more.
 
 from .adversarial import AdversarialToyModel
 from .base import InstanceModel, reconstruction_loss
-from .computation import ComputationModel
+from .computation import ComputationModel, ResampleDuplicates
 from .mlp import MLP
 from .neuron import NeuronModel
 from .sae import SparseAutoencoder
 from .toy import ToyModel
 
-__all__ = ["InstanceModel", "ToyModel", "AdversarialToyModel", "NeuronModel", "ComputationModel", "MLP",
+__all__ = ["InstanceModel", "ToyModel", "AdversarialToyModel", "NeuronModel", "ComputationModel", "ResampleDuplicates", "MLP",
            "SparseAutoencoder",
            "reconstruction_loss"]
