@@ -330,3 +330,28 @@ def test_feature_recovery_refuses_mismatched_shapes():
         metrics.decoder_cosines(torch.zeros(1, 4, 3), torch.zeros(2, 5))
     with pytest.raises(ValueError, match="recovered_at"):
         metrics.feature_recovery(torch.ones(1, 4, 2), torch.ones(2, 3), recovered_at=1.5)
+
+
+def test_loss_drops_at_moves_finds_drops_that_line_up_with_movement_and_none_where_they_do_not():
+    steps = np.arange(0, 10_001, 10)
+    t = np.maximum(steps, 1).astype(float)
+    trend = 0.3 + 0.5 / np.sqrt(t)
+    D = np.zeros((len(steps), 3))
+    jumps = [2000, 4500, 8000]
+    steps_down = np.zeros(len(steps))
+    for k, at in enumerate(jumps):  # feature k steps from 0.3 to 0.5 at its jump, and the loss drops 0.01 there
+        D[:, k] = np.where(steps >= at, 0.5, 0.3)
+        steps_down += np.where(steps >= at, 0.01, 0.0)
+    aligned = metrics.loss_drops_at_moves(steps, trend - steps_down, D, window=10)
+    assert aligned["correlation"] > 0.9 and aligned["top_share"] > aligned["top_share_trend"] + 0.3
+    noise = np.random.default_rng(0).normal(0, 1e-4, len(steps))
+    unrelated = metrics.loss_drops_at_moves(steps, trend + noise, D, window=10)
+    assert abs(unrelated["correlation"]) < 0.5
+    assert unrelated["top_share"] == pytest.approx(unrelated["top_share_trend"], abs=0.05)
+    assert aligned["windows"] == 90 and len(aligned["drop"]) == 90
+    with pytest.raises(ValueError, match="same k|one k"):
+        metrics.loss_drops_at_moves(steps, trend[:-1], D)
+    with pytest.raises(ValueError, match="too few snapshots"):
+        metrics.loss_drops_at_moves(steps, trend, D, start=9_990)
+    with pytest.raises(ValueError, match="finite"):
+        metrics.loss_drops_at_moves(steps, np.full(len(steps), np.nan), D)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import check_weights
+from ._checks import check_positive_int, check_weights
 
 _ZERO = 1e-8  # a column shorter than this counts as the zero vector
 
@@ -308,6 +308,52 @@ def dimensionality_jumps(steps, D, flat: float = 0.02, min_length: int = 2, min_
                 jumps.append({"feature": feature, "step_before": int(steps[end]), "step_after": int(steps[start]),
                               "level_before": before, "level_after": after})
     return sorted(jumps, key=lambda jump: (jump["step_after"], jump["feature"]))
+
+
+def loss_drops_at_moves(steps, loss, D, window: int = 10, start: int = 1000, top: float = 0.17) -> dict:
+    """Whether the loss drops where the features' dimensionalities move, late in training.
+
+    steps: (k,) snapshot steps at an even spacing; loss: (k,) the loss of each snapshot,
+    scored on one fixed evaluation set (evaluate(..., common_samples=True)), so that
+    snapshots differ by their weights and not by their samples; D: (k, n) each feature's
+    D_i. From the first snapshot at or after ``start`` on, the snapshots are cut into
+    windows of ``window`` snapshots. Per window: the drop of the loss across it, the same
+    with the trend removed (a quadratic in log step fitted to the late loss, subtracted),
+    and the movement sum_i |Delta D_i| across it. Returns floats: "correlation" (of the
+    detrended drops with the movements), "top_share" (the share of the whole late drop
+    that falls in the ``top`` fraction of windows with the most movement), "top_share_trend"
+    (the share the fitted trend alone gives those windows: the baseline, since early
+    windows drop more and may move more), "windows"; and arrays "drop", "detrended",
+    "movement".
+    """
+    steps = np.asarray(steps, dtype=float)
+    loss = np.asarray(torch.as_tensor(loss, dtype=torch.float64))
+    D = np.asarray(torch.as_tensor(D, dtype=torch.float64))
+    if steps.ndim != 1 or loss.shape != steps.shape or D.ndim != 2 or D.shape[0] != len(steps):
+        raise ValueError(f"steps and loss must have shape (k,) and D (k, n_features) with one k; got "
+                         f"{steps.shape}, {loss.shape} and {D.shape}")
+    if not (np.isfinite(loss).all() and np.isfinite(D).all()):
+        raise ValueError("loss and D must be finite")
+    window = check_positive_int(window, "window")
+    if not 0 < top < 1:
+        raise ValueError(f"top must lie in (0, 1); got {top!r}")
+    late = np.flatnonzero(steps >= start)
+    edges = late[::window]
+    if len(edges) < 4:
+        raise ValueError(f"too few snapshots after step {start} for windows of {window}: need at least 3 windows")
+    trend = np.polyval(np.polyfit(np.log(steps[late]), loss[late], 2), np.log(steps))
+    residual = loss - trend
+    drop = loss[edges[:-1]] - loss[edges[1:]]
+    detrended = residual[edges[:-1]] - residual[edges[1:]]
+    movement = np.abs(D[edges[1:]] - D[edges[:-1]]).sum(axis=1)
+    chosen = np.argsort(-movement, kind="stable")[:max(1, int(round(top * len(movement))))]
+    spread = detrended.std() * movement.std()
+    correlation = float(((detrended - detrended.mean()) * (movement - movement.mean())).mean() / spread) \
+        if spread > 0 else float("nan")
+    trend_drop = trend[edges[:-1]] - trend[edges[1:]]
+    return {"correlation": correlation, "top_share": float(drop[chosen].sum() / drop.sum()),
+            "top_share_trend": float(trend_drop[chosen].sum() / trend_drop.sum()),
+            "windows": len(movement), "drop": drop, "detrended": detrended, "movement": movement}
 
 
 # Neurons: the models of the paper's section "Superposition in a Privileged Basis" have a
