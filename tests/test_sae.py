@@ -189,3 +189,18 @@ def test_sae_statistics_on_hand_made_saes():
     assert abs(stats["firing"][0, 0].item() - 0.3) < 0.02
     with pytest.raises(ValueError, match="latents must hold"):
         sae_statistics(sae, data, latents=torch.tensor([[0, 5]]))
+
+
+def test_unexplained_variance_is_zero_for_a_perfect_sae_and_one_for_the_mean_activation():
+    features = SparseFeatures(2, 0.3)
+    data = HiddenActivations(features, torch.eye(2))
+    sae = SparseAutoencoder(2, 2, 2, kind="relu")
+    h = data.sample(200_000, 1, rng=0)[0][0]
+    with torch.no_grad():
+        sae.W_dec.copy_(torch.eye(2).repeat(2, 1, 1))
+        sae.W_enc.copy_(torch.eye(2).repeat(2, 1, 1))
+        sae.W_enc[1] = 0.0  # instance 1 writes nothing but b_dec: the mean activation
+        sae.b_dec[1] = h.mean(dim=0)
+    stats = sae_statistics(sae, data, samples=20_000)
+    assert stats["unexplained_variance"][0].item() < 1e-10
+    assert stats["unexplained_variance"][1].item() == pytest.approx(1.0, abs=0.02)

@@ -189,6 +189,8 @@ def sae_statistics(sae: nn.Module, activations, samples: int = 50_000, seed: int
     the same draws):
 
     * "mse": mean squared reconstruction error, mean of ||h - h_hat||^2;
+    * "unexplained_variance": mse over the activations' variance E||h - E h||^2 on the same
+      samples (0: perfect; 1: no better than the mean activation);
     * "l0": mean number of active latents per sample;
     * "dead": latents active on none of the samples;
     * "shrinkage": mean of ||h_hat|| / ||h|| over samples with h != 0 (1: the SAE writes
@@ -222,6 +224,7 @@ def sae_statistics(sae: nn.Module, activations, samples: int = 50_000, seed: int
     rng = UniformStream(seed, device)
     totals = {"mse": 0.0, "l0": 0.0, "shrinkage": 0.0}
     fired = torch.zeros(sae.n_instances, sae.d_sae, device=device)
+    h_sum, h_square = torch.zeros(sae.n_instances, sae.d_in, device=device), 0.0
     nonzero = 0
     for start in range(0, samples, 10_000):
         size_now = min(10_000, samples - start)
@@ -235,6 +238,8 @@ def sae_statistics(sae: nn.Module, activations, samples: int = 50_000, seed: int
         active = f > 0
         fired += active.sum(dim=1)
         totals["mse"] = totals["mse"] + ((h - h_hat) ** 2).sum(dim=2).sum(dim=1)
+        h_sum += h.sum(dim=1)
+        h_square = h_square + (h ** 2).sum(dim=(1, 2))
         totals["l0"] = totals["l0"] + active.sum(dim=2).sum(dim=1).float()
         length = h.norm(dim=2)
         keep = length[0] > 0
@@ -250,7 +255,9 @@ def sae_statistics(sae: nn.Module, activations, samples: int = 50_000, seed: int
             fires += (lit & ~on).sum(dim=1)
             on_count += on.sum(dim=0)
             off_count += (~on).sum(dim=0)
-    out = {"mse": totals["mse"] / samples, "l0": totals["l0"] / samples,
+    variance = h_square / samples - ((h_sum / samples) ** 2).sum(dim=1)  # E||h||^2 - ||E h||^2
+    out = {"mse": totals["mse"] / samples, "unexplained_variance": totals["mse"] / samples / variance.clamp_min(1e-12),
+           "l0": totals["l0"] / samples,
            "dead": (fired == 0).sum(dim=1), "shrinkage": totals["shrinkage"] / max(1, nonzero),
            "firing": fired / samples}
     if known:
