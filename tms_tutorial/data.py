@@ -377,9 +377,18 @@ class ProductTask:
         """x (n_instances, batch_size, 2) and target (n_instances, batch_size, 1)."""
         rng = _check_sample_args(batch_size, n_instances, rng, device)
         u = rng.fill(torch.empty(2, n_instances, batch_size, device=rng.device))
-        radius = torch.sqrt(-2.0 * torch.log1p(-u[0]))  # 1 - u lies in (0, 1]: no log(0)
-        angle = 2 * torch.pi * u[1]
-        x = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=2)
+        if u.device.type == "cpu":
+            # numpy's own log, cos and sin: torch's vectorized float32 versions on the CPU were seen to
+            # differ by about 1e-4 between two identical calls in one process, which breaks "same seed,
+            # same numbers"; numpy's give the same bits every time
+            drawn = u.numpy()
+            radius = np.sqrt(-2.0 * np.log1p(-drawn[0]))  # 1 - u lies in (0, 1]: no log(0)
+            angle = np.float32(2 * np.pi) * drawn[1]
+            x = torch.from_numpy(np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=2))
+        else:
+            radius = torch.sqrt(-2.0 * torch.log1p(-u[0]))
+            angle = 2 * torch.pi * u[1]
+            x = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=2)
         return x, (x[..., 0] * x[..., 1])[..., None]
 
 
