@@ -87,6 +87,11 @@ def test_the_solutions_extension_strips_markers_and_refuses_an_unknown_mode():
     spec.loader.exec_module(solutions)
     cell = "# EXERCISE: f\ndef f(x):\n    # BEGIN SOLUTION\n    # HINT: double it\n    return 2 * x\n    # END SOLUTION"
     assert solutions.without_markers(cell) == "def f(x):\n    return 2 * x"
-    solutions.check_mode(None, SimpleNamespace(tms_solutions="hidden"))
+    app, config = SimpleNamespace(tags=set()), SimpleNamespace(tms_solutions="hidden", html_theme_options={})
+    solutions.check_mode(app, config)  # the course edition: tagged, and every page says which edition it is
+    assert app.tags == {"course"} and "Course edition" in config.html_theme_options["announcement"]
+    shown = SimpleNamespace(tags=set())
+    solutions.check_mode(shown, SimpleNamespace(tms_solutions="shown", html_theme_options={}))
+    assert shown.tags == set()
     with pytest.raises(Exception, match="tms_solutions .* must be one of"):
-        solutions.check_mode(None, SimpleNamespace(tms_solutions="hide"))
+        solutions.check_mode(app, SimpleNamespace(tms_solutions="hide"))

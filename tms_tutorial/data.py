@@ -13,6 +13,8 @@ the absolute-value task of section "Computation in Superposition"
 
 from __future__ import annotations
 
+import numbers
+
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -62,21 +64,43 @@ class SparseFeatures:
         importance: ArrayLike = 1.0,
     ) -> None:
         self.n_features = check_positive_int(n_features, "n_features")
+        self._transforms: dict = {}
+        self.feature_probability = feature_probability  # checked by the setters below
+        self.importance = importance
 
-        p = _as_float_tensor(feature_probability, "feature_probability")
+    @property
+    def feature_probability(self) -> torch.Tensor:
+        """p = 1 - S; setting it checks the new value like the constructor (and sampling uses it)."""
+        return self._feature_probability
+
+    @feature_probability.setter
+    def feature_probability(self, value: ArrayLike) -> None:
+        n_features = self.n_features
+        p = _as_float_tensor(value, "feature_probability")
         if p.dim() > 2 or (p.dim() == 2 and p.shape[1] != n_features):
             raise ValueError(
                 "feature_probability must be a scalar, shape (n_instances,) or "
                 f"(n_instances, n_features={n_features}); got shape {tuple(p.shape)}"
             )
+        if p.numel() == 0:
+            raise ValueError("feature_probability must not be empty")
         if ((p < 0) | (p > 1)).any():
             raise ValueError(
                 "feature_probability must lie in [0, 1] (it is 1 - sparsity); "
                 f"got values from {p.min().item():g} to {p.max().item():g}"
             )
-        self.feature_probability = p
+        self._feature_probability = p
+        self._transforms = {}
 
-        imp = _as_float_tensor(importance, "importance")
+    @property
+    def importance(self) -> torch.Tensor:
+        """I_i >= 0; setting it checks the new value like the constructor."""
+        return self._importance
+
+    @importance.setter
+    def importance(self, value: ArrayLike) -> None:
+        n_features = self.n_features
+        imp = _as_float_tensor(value, "importance")
         if imp.dim() > 2 or (imp.dim() >= 1 and imp.shape[-1] != n_features):
             raise ValueError(
                 "importance must be a scalar, shape (n_features,) or "
@@ -84,8 +108,13 @@ class SparseFeatures:
             )
         if (imp < 0).any():
             raise ValueError(f"importance must be >= 0; got a minimum of {imp.min().item():g}")
-        self.importance = imp
-        self._transforms: dict = {}
+        self._importance = imp
+
+    def _cache_key(self, u: torch.Tensor) -> tuple:
+        """What a cached transform depends on: the instance count, the device and the probabilities as they are
+        now (an in-place change of feature_probability bumps its version)."""
+        p = self._feature_probability
+        return (u.shape[0], u.device, id(p), p._version)
 
     def __repr__(self) -> str:
         return (
@@ -146,9 +175,9 @@ class SparseFeatures:
         feature is active exactly when u < p (probability p), and then 1 - u / p
         is itself uniform on (0, 1].
         """
-        key = (u.shape[0], u.device)
-        if key not in self._transforms:  # computed once per instance count and device
-            p = self.probability(*key)[:, None, :]  # (I, 1, n)
+        key = self._cache_key(u)
+        if key not in self._transforms:  # computed once per instance count, device and probabilities
+            p = self.probability(u.shape[0], u.device)[:, None, :]  # (I, 1, n)
             self._transforms[key] = (-1.0 / p.clamp_min(1e-30), (p > 0) if (p == 0).any() else None)
         scale, never_zero = self._transforms[key]
         u.mul_(scale).add_(1.0).relu_()
@@ -218,23 +247,44 @@ class SetFeatures(SparseFeatures):
     def __init__(self, n_features: int, feature_probability: ArrayLike = 1.0, importance: ArrayLike = 1.0,
                  correlated: Sequence[Sequence[int]] = (), anticorrelated: Sequence[Sequence[int]] = ()) -> None:
         super().__init__(n_features, feature_probability, importance)
-        self.correlated = [list(s) for s in correlated]
-        self.anticorrelated = [list(s) for s in anticorrelated]
         used: set = set()
-        for name, sets in (("correlated", self.correlated), ("anticorrelated", self.anticorrelated)):
+        self.correlated, self.anticorrelated = [], []
+        for name, sets in (("correlated", correlated), ("anticorrelated", anticorrelated)):
+            if isinstance(sets, (str, bytes, torch.Tensor)) or not isinstance(sets, Sequence):
+                raise ValueError(f"{name} must be a sequence of sets of feature indices; got {sets!r}")
             for members in sets:
+                if isinstance(members, (str, bytes)) or not isinstance(members, (Sequence, torch.Tensor)):
+                    raise ValueError(f"{name} sets must be sequences of feature indices; got {members!r}")
+                members = list(members.tolist() if isinstance(members, torch.Tensor) else members)
                 if len(members) < 2:
                     raise ValueError(f"{name} sets must have at least two features; got {members}")
                 for i in members:
-                    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n_features:
+                    if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < n_features:
                         raise ValueError(f"{name} set members must be feature indices in [0, {n_features}); got {i!r}")
                     if i in used:
                         raise ValueError(f"{name} sets must be disjoint from each other and from the other kind; "
                                          f"feature {i} appears twice")
                     used.add(i)
-                p = self.feature_probability
+                getattr(self, name).append([int(i) for i in members])
+        self._check_sets(self.feature_probability)
+
+    def _check_sets(self, p: torch.Tensor) -> None:
+        for name, sets in (("correlated", self.correlated), ("anticorrelated", self.anticorrelated)):
+            for members in sets:
                 if p.dim() == 2 and not torch.all(p[:, members] == p[:, members[:1]]):
                     raise ValueError(f"feature_probability must be equal within the {name} set {members}")
+
+    def _set_probability(self, value: ArrayLike) -> None:
+        previous = getattr(self, "_feature_probability", None)
+        SparseFeatures.feature_probability.fset(self, value)
+        if hasattr(self, "anticorrelated"):  # after the constructor: the sets must still hold
+            try:
+                self._check_sets(self._feature_probability)
+            except ValueError:
+                self._feature_probability, self._transforms = previous, {}
+                raise
+
+    feature_probability = SparseFeatures.feature_probability.setter(_set_probability)
 
     def __repr__(self) -> str:
         return (f"SetFeatures(n_features={self.n_features}, correlated={self.correlated}, "
@@ -273,7 +323,7 @@ class SignedFeatures(SparseFeatures):
 
     def transform(self, u: torch.Tensor) -> torch.Tensor:
         """Uniform draws (n_instances, batch, n_features) -> signed features, in place."""
-        key = ("signed", u.shape[0], u.device)
+        key = ("signed",) + self._cache_key(u)
         if key not in self._transforms:
             p = self.probability(u.shape[0], u.device)[:, None, :]  # (I, 1, n)
             self._transforms[key] = (p, -2.0 / p.clamp_min(1e-30))

@@ -8,13 +8,14 @@ knows a more precise estimate (the decomposed loss of small ToyModels).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Tuple
 
 import torch
 from torch import nn
 
 from . import fast
-from ._checks import check_positive_int, check_same_features, check_seed
+from ._checks import check_positive_int, check_same_features, check_seed, scalar
 from .data import UniformStream, chunk_size
 
 
@@ -155,7 +156,8 @@ def single_feature_response(model: nn.Module, value: float = 0.5) -> torch.Tenso
     whose negative half was never learned reads (1, 0); a dropped feature whose output is
     a constant bias reads (0, 0). value: in (0, 1], the size of the probe.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+    value = scalar(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1:
         raise ValueError(f"value must be a number in (0, 1] (features lie in [-1, 1]); got {value!r}")
     n, instances = model.n_features, model.n_instances
     device = next(model.parameters()).device
@@ -241,10 +243,11 @@ def sae_statistics(sae: nn.Module, activations, samples: int = 50_000, seed: int
         h_sum += h.sum(dim=1)
         h_square = h_square + (h ** 2).sum(dim=(1, 2))
         totals["l0"] = totals["l0"] + active.sum(dim=2).sum(dim=1).float()
-        length = h.norm(dim=2)
-        keep = length[0] > 0
-        totals["shrinkage"] = totals["shrinkage"] + (h_hat.norm(dim=2)[:, keep] / length[:, keep]).sum(dim=1)
-        nonzero += int(keep.sum())
+        length = h.norm(dim=2)  # (I, B): each instance's own samples, its own mask
+        keep = length > 0
+        ratio = torch.where(keep, h_hat.norm(dim=2) / length.clamp_min(1e-30), torch.zeros_like(length))
+        totals["shrinkage"] = totals["shrinkage"] + ratio.sum(dim=1)
+        nonzero = nonzero + keep.sum(dim=1)
         if known:
             mine = f.gather(2, latents.clamp_min(0)[:, None, :].expand(-1, size_now, -1))  # (I, B, n)
             on, lit = x > 0, mine > 0  # (B, n), (I, B, n)
@@ -258,7 +261,7 @@ def sae_statistics(sae: nn.Module, activations, samples: int = 50_000, seed: int
     variance = h_square / samples - ((h_sum / samples) ** 2).sum(dim=1)  # E||h||^2 - ||E h||^2
     out = {"mse": totals["mse"] / samples, "unexplained_variance": totals["mse"] / samples / variance.clamp_min(1e-12),
            "l0": totals["l0"] / samples,
-           "dead": (fired == 0).sum(dim=1), "shrinkage": totals["shrinkage"] / max(1, nonzero),
+           "dead": (fired == 0).sum(dim=1), "shrinkage": totals["shrinkage"] / torch.as_tensor(nonzero).clamp_min(1),
            "firing": fired / samples}
     if known:
         matched = (latents >= 0).float()

@@ -93,9 +93,10 @@ def _passed(name: str, detail: str) -> None:
 
 def _tensor(value, name: str) -> torch.Tensor:
     try:
-        return torch.as_tensor(value, dtype=torch.float64).cpu()
+        tensor = torch.as_tensor(value, dtype=torch.float64).cpu()
     except (TypeError, ValueError, RuntimeError) as exc:
         raise AssertionError(f"{name} should return numbers (a tensor or a float); got {type(value).__name__}") from exc
+    return tensor
 
 
 def _shape(out: torch.Tensor, expected: Tuple[int, ...], name: str) -> None:
@@ -152,6 +153,11 @@ def check_sample_features(answer: Callable) -> None:
         mean_spread = SIGMAS * math.sqrt(1 / 12 / len(values))
         assert abs(values.mean().item() - 0.5) < mean_spread, (
             f"{name}: active values average {values.mean():.3f}; values uniform on [0, 1] average 0.5")
+        both = (active[:, 0] & active[:, 1]).double().mean().item()  # independent: p^2, not p
+        assert abs(both - p * p) < SIGMAS * math.sqrt(p * p * (1 - p * p) / batch) + 1e-12, (
+            f"{name}: features 0 and 1 are active together in a share {both:.3f} of the samples; independent "
+            f"features are both active with probability p^2 = {p * p:.3f} (draw each entry's activity "
+            "independently, one random number per entry)")
         columns = active.double().mean(dim=0)
         assert (columns - p).abs().max() < SIGMAS * math.sqrt(p * (1 - p) / batch), (
             f"{name}: some features are active much more often than others; every feature should be active with "
@@ -335,9 +341,19 @@ def check_anticorrelated_pair(answer: Callable) -> None:
     assert abs(first - p / 2) < SIGMAS * math.sqrt(p / 2 * (1 - p / 2) / batch), (
         f"{name}: feature 0 is active in a share {first:.3f} of the samples; each member should be chosen "
         f"with probability 1/2, so p/2 = {p / 2}")
-    values = x[active]
-    assert abs(values.mean().item() - 0.5) < SIGMAS * math.sqrt(1 / 12 / len(values)), (
-        f"{name}: active values average {values.mean():.3f}; they should be uniform on [0, 1]")
+    for member in (0, 1):  # each member's values on their own: uniform on [0, 1], whatever chose the member
+        values = x[:, member][active[:, member]]
+        count = len(values)
+        assert abs(values.mean().item() - 0.5) < SIGMAS * math.sqrt(1 / 12 / count), (
+            f"{name}: feature {member}'s active values average {values.mean():.3f}; they should be uniform on "
+            "[0, 1] (mean 0.5)")
+        assert abs(values.var().item() - 1 / 12) < SIGMAS * math.sqrt(1 / 180 / count), (
+            f"{name}: feature {member}'s active values have variance {values.var():.4f}; values uniform on "
+            "[0, 1] have 1/12 = 0.0833 (draw each value from its own uniform number)")
+        low = (values < 0.5).double().mean().item()
+        assert abs(low - 0.5) < SIGMAS * math.sqrt(0.25 / count), (
+            f"{name}: {low:.0%} of feature {member}'s active values lie below 0.5; uniform on [0, 1] puts half "
+            "there (use separate random numbers for which member and for its value)")
     _passed(name, f"p = {p}, {batch:,} samples")
 
 
@@ -684,6 +700,66 @@ def check_expected_shared_neurons(answer: Callable) -> None:
         ], f"value at n = {n}, m = {m}")
     _passed(name, f"{len(cases)} pairs (n, m), from 1 feature in 5 neurons to 30 features in 10")
 
+
+class _AnswerRaised(Exception):
+    """Marks an exception raised inside the student's function (not by the checker)."""
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
+
+
+def _guarded(name: str, checker: Callable[[Callable], None]) -> Callable[[Callable], None]:
+    """checker, with every way an answer can break told in one line that starts with the exercise's name.
+
+    Not a function: said so. The function raised: its exception's type and message (a stub's
+    NotImplementedError passes through, its message is the hint). A checker's own verdict
+    (AssertionError) is kept, on one line. Anything else the check could not use: said so.
+    """
+    def run(answer: Callable) -> None:
+        if not callable(answer):
+            raise AssertionError(f"{name}: {answer!r:.40} (a {type(answer).__name__}) is not a function; pass the "
+                                 f"function {name} itself")
+        returned_nan = []
+
+        def call(*args, **kwargs):
+            try:
+                out = answer(*args, **kwargs)
+            except NotImplementedError:
+                raise
+            except Exception as exc:  # tagged, so that the checker's hints still see the original type
+                exc.__dict__.setdefault("_tms_from_answer", True)
+                raise
+            try:
+                if torch.isnan(torch.as_tensor(out, dtype=torch.float64)).any():
+                    returned_nan.append(True)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+            return out
+
+        try:
+            checker(call)
+        except NotImplementedError:
+            raise
+        except AssertionError as exc:
+            message = _one_line(exc)
+            message = message if message.startswith(f"{name}:") else f"{name}: {message}"
+            if returned_nan and "NaN" not in message and "0 log 0" not in message:
+                message += " (your function returned NaN somewhere: look for a division by zero or the log of 0)"
+            raise AssertionError(message) from None
+        except Exception as exc:
+            what = f"{type(exc).__name__}: {_one_line(exc)}".rstrip(": ")
+            if getattr(exc, "_tms_from_answer", False):
+                raise AssertionError(f"{name}: your function raised {what}") from exc
+            raise AssertionError(f"{name}: the check could not use what your function returned ({what})") from exc
+
+    run.__name__, run.__doc__ = checker.__name__, checker.__doc__
+    return run
+
+
+for _chapter in EXERCISES.values():
+    for _exercise, _, _ in _chapter:
+        globals()[f"check_{_exercise}"] = _guarded(_exercise, globals()[f"check_{_exercise}"])
 
 CHECKERS: Dict[str, Callable[[Callable], None]] = {
     exercise: globals()[f"check_{exercise}"] for chapter in EXERCISES.values() for exercise, _, _ in chapter

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import check_positive_int, check_weights
+from ._checks import check_between, check_index, check_number, check_positive_int, check_weights
 
 _ZERO = 1e-8  # a column shorter than this counts as the zero vector
 
@@ -41,8 +41,7 @@ def superposition(W, min_norm: float = 0.1) -> torch.Tensor:
     exactly zero), and would otherwise report spurious superposition.
     Returns (n_instances, n_features).
     """
-    if not min_norm >= 0:
-        raise ValueError(f"min_norm must be >= 0; got {min_norm!r}")
+    min_norm = check_number(min_norm, "min_norm")
     W = check_weights(W)
     proj = _projections(W)
     total = proj.sum(dim=2) - proj.diagonal(dim1=1, dim2=2)
@@ -80,15 +79,15 @@ def effective_features(W, feature_mean=None, min_norm: float = 0.1) -> torch.Ten
     (its share is 0, like a dead latent's), and a model that represents none has 0.
     feature_mean: E[x_i], shape (n,) or (n_instances, n) (default: equal for every feature).
     """
-    if not min_norm >= 0:
-        raise ValueError(f"min_norm must be >= 0; got {min_norm!r}")
+    min_norm = check_number(min_norm, "min_norm")
     W = check_weights(W)
     norms = W.norm(dim=1)  # (I, n)
     weight = torch.where(norms >= min_norm, norms, torch.zeros_like(norms))
     if feature_mean is not None:
         mean = torch.as_tensor(feature_mean, dtype=weight.dtype)
-        if mean.shape not in ((W.shape[2],), (W.shape[0], W.shape[2])) or (mean < 0).any():
-            raise ValueError(f"feature_mean must be >= 0 with shape (n_features,) or (n_instances, n_features) = "
+        if mean.shape not in ((W.shape[2],), (W.shape[0], W.shape[2])) or (mean < 0).any() \
+                or not torch.isfinite(mean).all():
+            raise ValueError(f"feature_mean must be finite and >= 0 with shape (n_features,) or (n_instances, n_features) = "
                              f"{(W.shape[0], W.shape[2])}; got shape {tuple(mean.shape)}")
         weight = weight * mean
     total = weight.sum(dim=1, keepdim=True)
@@ -104,6 +103,7 @@ def count_superposed(W, min_norm: float = 0.5, threshold: float = 0.1):
     superposition(W)_i = sum_{j≠i} (Ŵ_i·W_j)^2 > threshold.
     """
     W = check_weights(W)
+    min_norm, threshold = check_number(min_norm, "min_norm"), check_number(threshold, "threshold")
     represented = feature_norms(W) > min_norm
     superposed = represented & (superposition(W) > threshold)
     return represented.sum(dim=1), superposed.sum(dim=1)
@@ -126,8 +126,7 @@ def neighbour_angle(W, feature: int = 0, min_norm: float = 0.5) -> torch.Tensor:
     the feature itself, or every other one, is not learned.
     """
     W = check_weights(W)
-    if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < W.shape[2]:
-        raise ValueError(f"feature must be a feature index in [0, {W.shape[2]}); got {feature!r}")
+    feature = check_index(feature, "feature", W.shape[2])
     cosines = (_unit_columns(W)[:, :, feature:feature + 1] * _unit_columns(W)).sum(dim=1).clamp(-1, 1)  # (I, n)
     learned = feature_norms(W) >= min_norm
     others = learned.clone()
@@ -200,8 +199,8 @@ def feature_geometry(W, min_norm: float = 0.5, threshold: float = 0.2, tolerance
     as its factors: a triangular bipyramid is a triangle and a digon, an
     octahedron three digons.
     """
-    if not min_norm >= 0 or not threshold >= 0 or not tolerance >= 0:
-        raise ValueError("min_norm, threshold and tolerance must be >= 0")
+    min_norm, threshold = check_number(min_norm, "min_norm"), check_number(threshold, "threshold")
+    tolerance = check_number(tolerance, "tolerance")
     W = check_weights(W)
     names = []
     for k in range(W.shape[0]):
@@ -233,8 +232,7 @@ def canonical_orientation(W, anchor: int = 0, min_norm: float = 0.5) -> torch.Te
     W = check_weights(W)
     if W.shape[1] != 2:
         raise ValueError(f"W must have n_hidden = 2; got n_hidden={W.shape[1]}")
-    if isinstance(anchor, bool) or not isinstance(anchor, int) or not 0 <= anchor < W.shape[2]:
-        raise ValueError(f"anchor must be a feature index in [0, {W.shape[2]}); got {anchor!r}")
+    anchor = check_index(anchor, "anchor", W.shape[2])
     out = torch.empty_like(W)
     for k in range(W.shape[0]):
         Wk = W[k]
@@ -265,10 +263,8 @@ def plateaus(values, flat: float = 0.02, min_length: int = 2):
     values = torch.as_tensor(values, dtype=torch.float64).flatten()
     if not torch.isfinite(values).all():
         raise ValueError("values must be finite")
-    if isinstance(min_length, bool) or not isinstance(min_length, int) or min_length < 1:
-        raise ValueError(f"min_length must be a positive integer; got {min_length!r}")
-    if not flat >= 0:
-        raise ValueError(f"flat must be >= 0; got {flat!r}")
+    min_length = check_positive_int(min_length, "min_length")
+    flat = check_number(flat, "flat")
     found, start, k = [], 0, len(values)
     while start < k:
         end, low, high = start, values[start], values[start]
@@ -335,8 +331,7 @@ def loss_drops_at_moves(steps, loss, D, window: int = 10, start: int = 1000, top
     if not (np.isfinite(loss).all() and np.isfinite(D).all()):
         raise ValueError("loss and D must be finite")
     window = check_positive_int(window, "window")
-    if not 0 < top < 1:
-        raise ValueError(f"top must lie in (0, 1); got {top!r}")
+    top = check_between(top, "top", 0, 1, low_open=True, high_open=True)
     late = np.flatnonzero(steps >= start)
     edges = late[::window]
     if len(edges) < 4:
@@ -373,10 +368,8 @@ def neuron_features(W, threshold: float = 0.25, signed_inputs: bool = False,
     largest such weight is below ``min_weight`` responds to nothing (it is dead).
     """
     W = check_weights(W)
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must lie in (0, 1] (a fraction of the neuron's largest weight); got {threshold!r}")
-    if not min_weight >= 0:
-        raise ValueError(f"min_weight must be >= 0; got {min_weight!r}")
+    threshold = check_between(threshold, "threshold (a fraction of the neuron's largest weight)", 0, 1, low_open=True)
+    min_weight = check_number(min_weight, "min_weight")
     drive = W.abs() if signed_inputs else W.clamp_min(0)
     largest = drive.max(dim=2, keepdim=True).values  # (I, m, 1)
     return (drive >= threshold * largest) & (largest >= max(min_weight, _ZERO))
@@ -408,8 +401,7 @@ def neuron_regime(Wk, threshold: float = 0.25, signed_inputs: bool = False, min_
     * "label": e.g. "5 monosemantic", "3 monosemantic + 3 features in 2 neurons".
     """
     Wk = check_weights(torch.as_tensor(Wk)[None], "Wk")[0]
-    if not min_norm >= 0:
-        raise ValueError(f"min_norm must be >= 0; got {min_norm!r}")
+    min_norm = check_number(min_norm, "min_norm")
     responds = neuron_features(Wk[None], threshold, signed_inputs, min_weight)[0]  # (m, n)
     represented = Wk.norm(dim=0) >= min_norm
     responds = responds & represented[None, :]
@@ -467,9 +459,9 @@ def asymmetric_superposition(W1, W2, max_input_ratio: float = 0.5, min_output_ra
     if W2.shape != (W1.shape[0], W1.shape[2], W1.shape[1]):
         raise ValueError(f"W2 must have shape (n_instances, n_features, n_hidden) = "
                          f"{(W1.shape[0], W1.shape[2], W1.shape[1])}; got {tuple(W2.shape)}")
-    if not 0 < max_input_ratio < 1 or not min_output_ratio > 1 or not min_gain >= 0:
-        raise ValueError("max_input_ratio must lie in (0, 1), min_output_ratio must be > 1 and min_gain >= 0; "
-                         f"got {max_input_ratio!r}, {min_output_ratio!r}, {min_gain!r}")
+    max_input_ratio = check_between(max_input_ratio, "max_input_ratio", 0, 1, low_open=True, high_open=True)
+    min_output_ratio = check_number(min_output_ratio, "min_output_ratio", low=1, positive=True)
+    min_gain = check_number(min_gain, "min_gain")
     found = []
     for k in range(W1.shape[0]):
         w_in, w_out = W1[k], W2[k].T  # (m, n) each: w_out[a, i] is neuron a's output weight to feature i
@@ -497,9 +489,13 @@ def asymmetric_superposition(W1, W2, max_input_ratio: float = 0.5, min_output_ra
 
 def _check_directions(W_dec, directions):
     W_dec = check_weights(W_dec, "W_dec")  # (I, d_sae, d_in)
-    directions = torch.as_tensor(directions).detach().float()
-    if directions.dim() == 2:
-        directions = directions[None].expand(W_dec.shape[0], -1, -1)
+    try:
+        given = torch.as_tensor(directions).detach()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"directions must be an array of numbers; got {type(directions).__name__}") from exc
+    directions = check_weights(given[None] if given.dim() == 2 else given, "directions")
+    if given.dim() == 2:
+        directions = directions.expand(W_dec.shape[0], -1, -1)
     if directions.dim() != 3 or directions.shape[0] != W_dec.shape[0] or directions.shape[1] != W_dec.shape[2]:
         raise ValueError(f"directions must have shape (d_in={W_dec.shape[2]}, n_features) or (n_instances="
                          f"{W_dec.shape[0]}, d_in, n_features) to match W_dec {tuple(W_dec.shape)}; "
@@ -588,8 +584,7 @@ def feature_recovery(W_dec, directions, recovered_at: float = 0.9) -> dict:
       left without a latent counting 0: a latent cannot stand for two features here;
     * "recovered": features whose matched cosine exceeds recovered_at.
     """
-    if not 0 < recovered_at < 1:
-        raise ValueError(f"recovered_at must lie in (0, 1); got {recovered_at!r}")
+    recovered_at = check_between(recovered_at, "recovered_at", 0, 1, low_open=True, high_open=True)
     cos = decoder_cosines(W_dec, directions)
     latent = matched_latents(W_dec, directions)
     matched = torch.where(latent >= 0, cos.gather(2, latent.clamp_min(0)[:, :, None])[:, :, 0],

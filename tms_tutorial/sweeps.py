@@ -27,8 +27,16 @@ def phase_grid_features(n_features: int, densities, importances, fits: int) -> S
     its last feature has importance importances[j], the others importance 1.
     """
     check_positive_int(fits, "fits")
-    densities = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
-    importances = torch.as_tensor(importances, dtype=torch.float32).reshape(-1)
+    check_positive_int(n_features, "n_features")
+    try:
+        densities = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
+        importances = torch.as_tensor(importances, dtype=torch.float32).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError("densities and importances must be numbers or arrays of numbers") from exc
+    if len(densities) == 0 or not torch.isfinite(densities).all() or ((densities < 0) | (densities > 1)).any():
+        raise ValueError(f"densities must be a non-empty list of densities in [0, 1]; got {densities.tolist()}")
+    if len(importances) == 0 or not torch.isfinite(importances).all() or (importances < 0).any():
+        raise ValueError(f"importances must be a non-empty list of importances >= 0; got {importances.tolist()}")
     P, R = torch.meshgrid(densities, importances, indexing="ij")
     p = P.reshape(-1).repeat_interleave(fits)
     r = R.reshape(-1).repeat_interleave(fits)

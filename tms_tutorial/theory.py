@@ -49,12 +49,13 @@ m = 2 the four of the paper, named by the null space of W (``N3_CANDIDATES``).
 
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import numpy as np
 import torch
 
-from ._checks import check_activation, check_positive_int
+from ._checks import check_activation, check_number, check_positive_int
 
 
 N2_CANDIDATES = ("feature 1 only", "feature 2 only", "antipodal pair")
@@ -73,8 +74,42 @@ N3_DESCRIPTIONS = {
 }
 
 
-def _tensor(value) -> torch.Tensor:
-    return torch.as_tensor(value, dtype=torch.float64)
+def _tensor(value, name: str = "value") -> torch.Tensor:
+    """value as a float64 tensor (numbers, arrays, tensors); refused if not numeric or not finite."""
+    try:
+        tensor = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} must be a number or an array of numbers; got {type(value).__name__}") from exc
+    if not torch.isfinite(tensor.detach()).all():
+        raise ValueError(f"{name} must be finite; it holds NaN or infinite values")
+    return tensor
+
+
+def _finite(value, name: str) -> torch.Tensor:
+    """value as a tensor, kept in its own floating dtype (autograd intact); refused if not finite."""
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        return _tensor(value, name)
+    if not torch.isfinite(value.detach()).all():
+        raise ValueError(f"{name} must be finite; it holds NaN or infinite values")
+    return value
+
+
+def _check_model_arrays(W: torch.Tensor, b: torch.Tensor, importance: torch.Tensor, p=None):
+    """The shapes the closed-form losses take: W (I, m, n); b, importance (and p) (I, n)."""
+    W, b, importance = _finite(W, "W"), _finite(b, "b"), _finite(importance, "importance")
+    if W.dim() != 3 or W.shape[0] == 0 or W.shape[2] == 0:
+        raise ValueError(f"W must have shape (n_instances, n_hidden, n_features); got {tuple(W.shape)}")
+    expected = (W.shape[0], W.shape[2])
+    for value, name in ((b, "b"), (importance, "importance")):
+        if tuple(value.shape) != expected:
+            raise ValueError(f"{name} must have shape (n_instances, n_features) = {expected}; got {tuple(value.shape)}")
+    _check_importance(importance.detach(), "importance")
+    if p is not None:
+        p = _finite(p, "p")
+        if tuple(p.shape) != expected:
+            raise ValueError(f"p must have shape (n_instances, n_features) = {expected}; got {tuple(p.shape)}")
+        _check_density(p.detach())
+    return W, b, importance, p
 
 
 def _check_density(p: torch.Tensor) -> None:
@@ -94,6 +129,11 @@ def relu_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.
     integrands are polynomials in u. Differentiable in a and c: the interval's
     moving end is where the integrand vanishes, so it adds nothing to the derivative.
     """
+    a, c = _finite(a, "a"), _finite(c, "c")
+    try:
+        a, c = torch.broadcast_tensors(a, c)
+    except RuntimeError as exc:
+        raise ValueError(f"a and c must have shapes that broadcast; got {tuple(a.shape)} and {tuple(c.shape)}") from exc
     small = a.abs() < 1e-12
     a_safe = torch.where(small, torch.ones_like(a), a)
     root = (-c / a_safe).clamp(0.0, 1.0)
@@ -107,11 +147,17 @@ def relu_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.
 
 def polynomial_moments(a: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """E[(a u + c)^2] and E[u (a u + c)] for u ~ U[0, 1] (the linear model's versions)."""
+    a, c = _finite(a, "a"), _finite(c, "c")
     return a * a / 3 + a * c + c * c, a / 3 + c / 2
 
 
 def empty_loss(b: torch.Tensor, importance: torch.Tensor, activation: str) -> torch.Tensor:
     """L_0 = sum_i I_i x'_i^2 when x = 0, i.e. sum_i I_i ReLU(b_i)^2 (or b_i^2): (I, n) -> (I,)."""
+    b, importance = _finite(b, "b"), _finite(importance, "importance")
+    if b.dim() != 2 or tuple(importance.shape) != tuple(b.shape):
+        raise ValueError(f"b and importance must both have shape (n_instances, n_features); got {tuple(b.shape)} "
+                         f"and {tuple(importance.shape)}")
+    _check_importance(importance.detach(), "importance")
     out = torch.relu(b) if check_activation(activation) == "relu" else b
     return (importance * out**2).sum(dim=1)
 
@@ -123,6 +169,7 @@ def single_feature_loss(W: torch.Tensor, b: torch.Tensor, importance: torch.Tens
     feature j is reconstructed (its "feature benefit") while every other feature i sees
     interference u W_i . W_j.
     """
+    W, b, importance, _ = _check_model_arrays(W, b, importance)
     G = W.transpose(1, 2) @ W  # (I, n, n): G[k, i, j] = W_i . W_j
     c = b[:, :, None].expand_as(G)  # bias of output i
     moments = relu_moments if check_activation(activation) == "relu" else polynomial_moments
@@ -142,6 +189,7 @@ def benefit_and_interference(W: torch.Tensor, b: torch.Tensor, importance: torch
     interference_j = sum_{i != j} I_i E_u[x'_i^2], what the other outputs pay
     for it. Their sum is single_feature_loss. W: (I, m, n); b, importance: (I, n).
     """
+    W, b, importance, _ = _check_model_arrays(W, b, importance)
     G = W.transpose(1, 2) @ W
     moments = relu_moments if check_activation(activation) == "relu" else polynomial_moments
     square, first = moments(G, b[:, :, None].expand_as(G))  # [k, i, j]: output i when only j is active
@@ -157,6 +205,7 @@ def loss_at_most_one_active(W: torch.Tensor, b: torch.Tensor, p: torch.Tensor, i
     W: (I, m, n); b, p (densities), importance: (I, n). The part of a toy model's
     expected loss from samples with at most one active feature.
     """
+    W, b, importance, p = _check_model_arrays(W, b, importance, p)
     q = 1 - p
     n = q.shape[1]
     others = torch.stack([torch.cat([q[:, :j], q[:, j + 1:]], dim=1).prod(dim=1) for j in range(n)], dim=1)
@@ -168,14 +217,14 @@ def loss_at_most_one_active(W: torch.Tensor, b: torch.Tensor, p: torch.Tensor, i
 
 def feature_variance(p) -> torch.Tensor:
     """Var x for a feature of density p: p/3 - p^2/4."""
-    p = _tensor(p)
+    p = _tensor(p, "p")
     _check_density(p)
     return p / 3 - p**2 / 4
 
 
 def dropped_loss(p, importance=1.0) -> torch.Tensor:
     """Loss of a feature with W_i = 0 and the best bias b_i = p/2: I_i (p/3 - p^2/4)."""
-    importance = _tensor(importance)
+    importance = _tensor(importance, "importance")
     _check_importance(importance, "importance")
     return importance * feature_variance(p)
 
@@ -188,7 +237,7 @@ def antipodal_loss(p, importance_1=1.0, importance_2=1.0) -> torch.Tensor:
     output is 0 and the larger one's is off by the smaller value, so each
     feature's error is min(u, v)^2, of mean 1/6.
     """
-    p, i1, i2 = _tensor(p), _tensor(importance_1), _tensor(importance_2)
+    p, i1, i2 = _tensor(p, "p"), _tensor(importance_1, "importance_1"), _tensor(importance_2, "importance_2")
     _check_density(p)
     _check_importance(i1, "importance_1")
     _check_importance(i2, "importance_2")
@@ -222,7 +271,7 @@ def filtered_share(overlap, b) -> torch.Tensor:
     for a negative overlap and b <= 0, from u = b / |overlap| on for a negative overlap
     and a positive b, and nowhere for a positive overlap and b >= 0.
     """
-    g, b = torch.broadcast_tensors(_tensor(overlap), _tensor(b))
+    g, b = torch.broadcast_tensors(_tensor(overlap, "overlap"), _tensor(b, "b"))
     safe = torch.where(g == 0, torch.ones_like(g), g)
     root = (-b / safe).clamp(0.0, 1.0)  # where overlap u + b crosses zero
     share = torch.where(g < 0, 1 - root, root)
@@ -237,7 +286,7 @@ def pair_filters(a, c, b_1, b_2, share: float = 0.5) -> torch.Tensor:
     both outputs (filtered_share). False for the linear, principal-component-like
     solution (a = c = 0.71, b = p/2: nothing is cut off).
     """
-    a, c, b_1, b_2 = (_tensor(v) for v in (a, c, b_1, b_2))
+    a, c, b_1, b_2 = (_tensor(v, name) for v, name in zip((a, c, b_1, b_2), ("a", "c", "b_1", "b_2")))
     overlap = -a * c
     return ((a.abs() >= 0.5) & (c.abs() >= 0.5) & (filtered_share(overlap, b_1) >= share)
             & (filtered_share(overlap, b_2) >= share))
@@ -256,8 +305,8 @@ def pair_loss(a, c, b_1, b_2, p, importance_1=1.0, importance_2=1.0) -> torch.Te
     (relu_moments); the outer one of the last line is a
     Gauss-Legendre quadrature, accurate to about 1e-7. Differentiable in a, c, b.
     """
-    a, c, b_1, b_2 = (_tensor(v) for v in (a, c, b_1, b_2))
-    p, i1, i2 = _tensor(p), _tensor(importance_1), _tensor(importance_2)
+    a, c, b_1, b_2 = (_tensor(v, name) for v, name in zip((a, c, b_1, b_2), ("a", "c", "b_1", "b_2")))
+    p, i1, i2 = _tensor(p, "p"), _tensor(importance_1, "importance_1"), _tensor(importance_2, "importance_2")
     _check_density(p)
     _check_importance(i1, "importance_1")
     _check_importance(i2, "importance_2")
@@ -281,7 +330,8 @@ def optimize_pair(p, importance_1=1.0, importance_2=1.0, steps: int = 600) -> Tu
     Returns (loss, params) with params[..., :] = (a, c, b_1, b_2). Dense and near
     equal importance the minimum is not superposition (see best_pair_loss).
     """
-    p, i1, i2 = torch.broadcast_tensors(_tensor(p), _tensor(importance_1), _tensor(importance_2))
+    p, i1, i2 = torch.broadcast_tensors(_tensor(p, "p"), _tensor(importance_1, "importance_1"),
+                                        _tensor(importance_2, "importance_2"))
     _check_density(p)
     _check_importance(i1, "importance_1")
     _check_importance(i2, "importance_2")
@@ -313,7 +363,8 @@ def best_pair_loss(p, importance_1=1.0, importance_2=1.0, steps: int = 600) -> T
     Returns (loss, params) with params[..., :] = (a, c, b_1, b_2).
     """
     loss, found = optimize_pair(p, importance_1, importance_2, steps)
-    p, i1, i2 = torch.broadcast_tensors(_tensor(p), _tensor(importance_1), _tensor(importance_2))
+    p, i1, i2 = torch.broadcast_tensors(_tensor(p, "p"), _tensor(importance_1, "importance_1"),
+                                        _tensor(importance_2, "importance_2"))
     simple = antipodal_loss(p, i1, i2)
     kept = pair_filters(*found.unbind(-1)) & (loss <= simple)
     start = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64)
@@ -331,8 +382,8 @@ def linear_loss(W, b, p, importance) -> torch.Tensor:
     (for a shared density): interference costs in proportion to Var x at
     every density, which is why a linear model never superposes.
     """
-    W, b, importance = _tensor(W), _tensor(b), _tensor(importance)
-    p = _tensor(p)
+    W, b, importance = _tensor(W, "W"), _tensor(b, "b"), _tensor(importance, "importance")
+    p = _tensor(p, "p")
     _check_density(p)
     _check_importance(importance, "importance")
     n = W.shape[-1]
@@ -352,7 +403,7 @@ def n2_candidate_losses(p, relative_importance, tuned: bool = False) -> torch.Te
     dropped, the antipodal pair: W = [1, -1], b = 0 in closed form, or at its
     best parameters if tuned (best_pair_loss).
     """
-    p, r = torch.broadcast_tensors(_tensor(p), _tensor(relative_importance))
+    p, r = torch.broadcast_tensors(_tensor(p, "p"), _tensor(relative_importance, "relative_importance"))
     _check_importance(r, "relative_importance")
     pair = best_pair_loss(p, 1.0, r)[0] if tuned else antipodal_loss(p, 1.0, r)
     return torch.stack([dropped_loss(p, r), dropped_loss(p, 1.0), pair], dim=-1)
@@ -365,7 +416,7 @@ def n3_candidate_losses(p, relative_importance, tuned: bool = False) -> torch.Te
     blocks in orthogonal directions: a dropped feature, features alone (loss 0)
     and at most one antipodal pair (in closed form, or at its best if tuned).
     """
-    p, r = torch.broadcast_tensors(_tensor(p), _tensor(relative_importance))
+    p, r = torch.broadcast_tensors(_tensor(p, "p"), _tensor(relative_importance, "relative_importance"))
     _check_importance(r, "relative_importance")
     # pair (1 or 2, 3) of importances (1, r) and pair (1, 2) of importances (1, 1), in one go
     both = torch.stack([r, torch.ones_like(r)])
@@ -380,7 +431,7 @@ def n2_boundaries(relative_importance) -> torch.Tensor:
     Setting p^2 (1 + r) / 6 equal to min(1, r) (p/3 - p^2/4) gives
     p* = 4 min(1, r) / (2 (1 + r) + 3 min(1, r)); 4/7 at r = 1.
     """
-    r = _tensor(relative_importance)
+    r = _tensor(relative_importance, "relative_importance")
     _check_importance(r, "relative_importance")
     low = torch.minimum(r, torch.ones_like(r))
     return 4 * low / (2 * (1 + r) + 3 * low)
@@ -394,7 +445,7 @@ def classify_n2(W, b, threshold: float = 0.5) -> np.ndarray:
     interference (pair_filters); otherwise, and whenever both have the same sign, the
     model stores one linear combination of the two: LINEAR_MIX.
     """
-    W, b = _tensor(W), _tensor(b)
+    W, b = _tensor(W, "W"), _tensor(b, "b")
     if W.shape[-2:] != (1, 2):
         raise ValueError(f"W must have shape (..., 1, 2) for n = 2, m = 1; got {tuple(W.shape)}")
     if b.shape != W.shape[:-2] + (2,):
@@ -422,7 +473,7 @@ def classify_n3(W, b, threshold: float = 0.5, cosine: float = 0.9) -> np.ndarray
     direction otherwise (the same sign, or biases that pass the interference) make
     the solution a LINEAR_MIX.
     """
-    W, b = _tensor(W), _tensor(b)
+    W, b = _tensor(W, "W"), _tensor(b, "b")
     if W.shape[-2:] != (2, 3):
         raise ValueError(f"W must have shape (..., 2, 3) for n = 3, m = 2; got {tuple(W.shape)}")
     if b.shape != W.shape[:-2] + (3,):
@@ -460,7 +511,7 @@ def classify_n5(W, min_norm: float = 0.5, cosine: float = 0.95) -> np.ndarray:
     Two digons: four represented, in two antipodal pairs (cosine below -cosine),
     the fifth dropped (section "Non-Uniform Superposition").
     """
-    W = _tensor(W)
+    W = _tensor(W, "W")
     if W.shape[-2:] != (2, 5):
         raise ValueError(f"W must have shape (..., 2, 5) for n = 5, m = 2; got {tuple(W.shape)}")
     flat = W.reshape(-1, 2, 5)
@@ -486,12 +537,11 @@ def compressed_sensing_bound(p, constant: float = 1.0) -> torch.Tensor:
     the constant C (``constant``, > 0). Infinite at p = 1, where the bound says nothing.
     p: density in (0, 1], any shape. Returns a tensor of p's shape.
     """
-    p = _tensor(p)
+    p = _tensor(p, "p")
     if ((p <= 0) | (p > 1)).any() or not torch.isfinite(p).all():
         raise ValueError(f"p must lie in (0, 1] (the feature density 1 - S); got values from "
                          f"{p.min().item():g} to {p.max().item():g}")
-    if isinstance(constant, bool) or not isinstance(constant, (int, float)) or not constant > 0:
-        raise ValueError(f"constant must be a number > 0; got {constant!r}")
+    constant = check_number(constant, "constant", positive=True)
     spread = -p * torch.log(p)
     return torch.where(spread > 0, 1 / (constant * spread.clamp_min(1e-300)), torch.full_like(p, float("inf")))
 
@@ -505,8 +555,18 @@ def expected_shared_neurons(n, m) -> float:
     (2023) argue that an L1 penalty makes each feature's strongest neuron win and keep it,
     so these chance collisions become polysemantic neurons ("incidental polysemanticity").
     """
-    for value, name in ((n, "n"), (m, "m")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    n, m = check_positive_int(n, "n"), check_positive_int(m, "m")
     q = 1.0 / m
-    return m * (1 - (1 - q) ** n - n * q * (1 - q) ** (n - 1))
+    if n * q >= 0.1:  # the closed form; nothing cancels badly here
+        return m * -math.expm1((n - 1) * math.log1p(-q) + math.log1p((n - 1) * q)) if m > 1 else float(n >= 2)
+    # few features per neuron: 1 - (1-q)^n - nq(1-q)^(n-1) would cancel to noise (89% off at m = 1e8), so sum
+    # P(k features choose a neuron) = C(n, k) q^k (1-q)^(n-k) over k >= 2, every term positive
+    term = math.exp(math.log(n * (n - 1) / 2) + 2 * math.log(q) + (n - 2) * math.log1p(-q)) if n >= 2 else 0.0
+    total, k = 0.0, 2
+    while term > 0 and k <= n:
+        total += term
+        if term < 1e-18 * total:
+            break
+        term *= (n - k) / (k + 1) * q / (1 - q)
+        k += 1
+    return m * total

@@ -117,6 +117,9 @@ def train(
     the instances, before that step's update.
     """
     _check_arguments(model, features, steps, batch_size, lr, schedule, warmup_steps, weight_decay, log_every)
+    _check_flags(progress, use_fast_routes, threads)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be a function callback(step, model, loss) or None; got {callback!r}")
     steps, batch_size, log_every, seed = int(steps), int(batch_size), int(log_every), check_seed(seed)
     lr, warmup_steps = float(lr), int(warmup_steps)
     snapshot_steps = _snapshot_steps(snapshots, steps)
@@ -161,6 +164,8 @@ def train(
                 if step % 500 == 0:
                     bar.set_postfix(mean_loss=f"{records[step // log_every].mean().item():.4g}")
             chooser.step_done()
+        # the updates after the last record (or all of them, with steps < log_every) are checked too
+        _check_finite(_final_loss(model, step_gradients, optimizer), steps, log_every, final=True)
     if bar is not None:
         bar.close()
     stacked = {name: torch.stack(values).numpy() for name, values in kept.items() if values}
@@ -181,13 +186,29 @@ def _autograd_step(model: nn.Module, features, batch_size: int, seed: int, devic
     return step
 
 
-def _check_finite(loss: torch.Tensor, step: int, log_every: int) -> None:
+def _final_loss(model: nn.Module, step_gradients, optimizer) -> torch.Tensor:
+    """Each instance's loss on one more batch after the last update; inf where a parameter is not finite."""
+    loss = step_gradients(True).clone()
+    optimizer.zero_grad(set_to_none=True)
+    for parameter in model.parameters():
+        if parameter.dim() and parameter.shape[0] == model.n_instances:
+            finite = torch.isfinite(parameter.detach()).flatten(1).all(dim=1) if parameter.dim() > 1 \
+                else torch.isfinite(parameter.detach())
+            loss = torch.where(finite.to(loss.device), loss, torch.full_like(loss, float("inf")))
+        elif not torch.isfinite(parameter.detach()).all():
+            loss = torch.full_like(loss, float("inf"))
+    return loss
+
+
+def _check_finite(loss: torch.Tensor, step: int, log_every: int, final: bool = False) -> None:
     bad = ~torch.isfinite(loss)
     if bad.any():
         instances = bad.nonzero().squeeze(1).tolist()
-        since = f" (the last record, at step {step - log_every}, was finite)" if step else ""
+        last = (step - 1) // log_every * log_every if final else step - log_every
+        since = f" (the last record, at step {last}, was finite)" if step else ""
+        when = f"after the last update (step {step})" if final else f"at step {step}"
         raise NonFiniteLossError(
-            f"the loss became non-finite at step {step}{since} in instances {instances[:20]}"
+            f"the loss became non-finite {when}{since} in instances {instances[:20]}"
             f"{' and more' if len(instances) > 20 else ''} of {loss.numel()}; try a lower lr"
         )
 
@@ -197,11 +218,13 @@ def _snapshot_steps(snapshots, steps: int) -> set:
         return set()
     if isinstance(snapshots, numbers.Integral) and not isinstance(snapshots, bool):
         check_positive_int(snapshots, "snapshots")
-        return set(range(0, steps + 1, snapshots))
-    try:
-        chosen = {int(s) for s in snapshots}
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"snapshots must be an interval (int > 0) or a sequence of steps; got {snapshots!r}") from exc
+        return set(range(0, steps + 1, int(snapshots)))
+    if isinstance(snapshots, (str, bytes)) or not isinstance(snapshots, Iterable):
+        raise ValueError(f"snapshots must be an interval (int > 0) or a sequence of steps; got {snapshots!r}")
+    values = list(snapshots.tolist() if hasattr(snapshots, "tolist") else snapshots)
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in values):
+        raise ValueError(f"snapshots must be an interval (int > 0) or a sequence of integer steps; got {snapshots!r}")
+    chosen = {int(s) for s in values}
     if any(not 0 <= s <= steps for s in chosen):
         raise ValueError(f"snapshots must be steps in [0, steps={steps}]; got {sorted(chosen)}")
     return chosen
@@ -222,6 +245,14 @@ def _check_arguments(model, features, steps, batch_size, lr, schedule, warmup_st
     if not callable(getattr(features, "sample", None)) or not hasattr(features, "importance_matrix"):
         raise ValueError(f"features must be a feature distribution (e.g. SparseFeatures); got {type(features).__name__}")
     check_same_features(model, features)
+
+
+def _check_flags(progress, use_fast_routes, threads) -> None:
+    for value, name in ((progress, "progress"), (use_fast_routes, "use_fast_routes")):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False; got {value!r}")
+    if threads is not None:
+        check_positive_int(threads, "threads")
 
 
 def _progress_bar(steps: int):

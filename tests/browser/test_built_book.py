@@ -8,11 +8,15 @@ by the book's own copy of MathJax (no raw LaTeX shows), the Colab and Binder but
 point at that page's notebook, and each static explorer switches figures when its
 sliders move, and each exercise's solution is folded (closed until its "Show solution" is
 clicked). The course's edition (`make book SOLUTIONS=hidden`, in _build/course) withholds
-every solution; its test skips when that edition was not built, unless
+every solution: no built file (pages, the sources behind the download buttons, the
+search index) holds a line of one, every local file a page links to is searched too,
+the launch buttons open the student notebooks and every page says it is the course
+edition. Its tests skip when that edition was not built, unless
 TMS_REQUIRE_COURSE_EDITION is set (as .ci/run does). A screenshot of every page goes to
 _build/screenshots/.
 """
 
+import json
 import os
 import re
 from pathlib import Path
@@ -109,12 +113,65 @@ def test_page(browser, page_path):
     page.close()
 
 
-@pytest.mark.parametrize("page_path", [page for page in PAGES if page != TOC["root"]])
-def test_course_edition_withholds_every_solution(browser, page_path):
+def require_course_edition():
     if not (COURSE_HTML / "index.html").exists():
         if os.environ.get("TMS_REQUIRE_COURSE_EDITION"):
             pytest.fail("no course edition: run `make book SOLUTIONS=hidden` first")
         pytest.skip("the course edition is not built (make book SOLUTIONS=hidden)")
+
+
+def solution_lines():
+    """Every line between a chapter's BEGIN SOLUTION and END SOLUTION markers that could give it away:
+    16 characters or more, and not already in the exercise's hint."""
+    import nbformat
+
+    lines = {}
+    for entry in TOC["chapters"]:
+        for cell in nbformat.read(ROOT / f"{entry['file']}.ipynb", as_version=4).cells:
+            if "solution" not in cell.metadata.get("tags", []):
+                continue
+            hints = " ".join(line for line in cell.source.splitlines() if line.strip().startswith("# HINT:"))
+            inside = False
+            for line in cell.source.splitlines():
+                text = line.strip()
+                if text in ("# BEGIN SOLUTION", "# END SOLUTION"):
+                    inside = text == "# BEGIN SOLUTION"
+                elif inside and not text.startswith("# HINT:") and len(text) >= 16 and text not in hints:
+                    lines[text] = entry["file"]
+    return lines
+
+
+def readable_text(path: Path) -> str:
+    """A built file as a student reads it: raw, and for HTML also without its tags (highlighted code)."""
+    import html as html_module
+
+    raw = path.read_text(errors="ignore")
+    if path.suffix == ".html":
+        raw += "\n" + html_module.unescape(re.sub(r"<[^>]+>", "", raw))
+    return raw
+
+
+def test_course_edition_has_no_solution_line_in_any_file():
+    """Pages, sources behind the download buttons, the search index: nothing built holds a solution's line."""
+    require_course_edition()
+    lines = solution_lines()
+    assert len(lines) > 40, "the chapters' solutions were not found"
+    leaks = []
+    for path in sorted(COURSE_HTML.rglob("*")):
+        if path.is_file() and path.suffix in (".html", ".js", ".txt", ".ipynb", ".md", ".json", ".py"):
+            text = readable_text(path)
+            leaks += [f"{path.relative_to(COURSE_HTML)}: {line}" for line in lines if line in text
+                      or json.dumps(line)[1:-1] in text]
+    assert leaks == []
+    downloads = sorted((COURSE_HTML / "_sources" / "book").glob("*.ipynb"))
+    assert len(downloads) == len(TOC["chapters"])
+    for download in downloads:  # each chapter's download is its student notebook
+        assert download.read_bytes() == (ROOT / "assignments" / download.name).read_bytes()
+
+
+@pytest.mark.parametrize("page_path", [page for page in PAGES if page != TOC["root"]])
+def test_course_edition_withholds_every_solution(browser, page_path):
+    require_course_edition()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto((COURSE_HTML / f"{page_path}.html").as_uri(), wait_until="load")
     text = page.evaluate("document.querySelector('article').innerText")
@@ -124,4 +181,26 @@ def test_course_edition_withholds_every_solution(browser, page_path):
     for name in names:
         assert f"def {name}(" not in text, f"{name}: its solution shows in the course edition"
         assert f"check_{name}({name})" in text, f"{name}: its check should still show"
+    assert "Course edition" in page.evaluate("document.body.innerText"), "the page does not say which edition it is"
+    links = page.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.href)")
+    repo, student = URL.removeprefix("https://github.com/"), f"assignments/{Path(page_path).name}.ipynb"
+    assert f"https://colab.research.google.com/github/{repo}/blob/main/{student}" in links
+    assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=tree/{student}" in links
+    assert not [link for link in links if f"{page_path}.ipynb" in link and "_sources" not in link], \
+        "a launch button still opens the chapter with its solutions"
+    local = [link for link in links if link.startswith("file://")]
+    for link in local:  # every local file the page links to, downloads included
+        target = Path(link.removeprefix("file://").split("#")[0].split("?")[0])
+        if target.is_file():
+            found = [line for line in solution_lines() if line in readable_text(target)]
+            assert found == [], f"{target.name}, linked from {page_path}, holds solution lines: {found[:3]}"
+    page.close()
+
+
+def test_course_edition_landing_page_says_what_it_is(browser):
+    require_course_edition()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((COURSE_HTML / f"{TOC['root']}.html").as_uri(), wait_until="load")
+    text = page.evaluate("document.querySelector('article').innerText")
+    assert "the solutions are folded" not in text and "This is the course" in text
     page.close()

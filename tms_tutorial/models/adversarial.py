@@ -44,7 +44,7 @@ class AdversarialToyModel(ToyModel):
 
     def loss(self, x: torch.Tensor, target: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
         """The ToyModel's loss on x + delta against the clean target, delta the analytic attack: (n_instances,)."""
-        self.check_input(x)
+        x = self.check_input(x)
         if bool((self.attack > 0).any()):
             epsilon = self.attack * x.norm(dim=2).mean(dim=1)
             delta, _ = adversarial.analytic_attack(self, x, target, importance, epsilon.detach())

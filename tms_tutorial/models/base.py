@@ -82,7 +82,8 @@ class InstanceModel(nn.Module):
         penalty = f", l1_coefficient={shown}" if self.penalized else ""
         return f"n_features={self.n_features}, n_hidden={self.n_hidden}, n_instances={self.n_instances}{penalty}"
 
-    def check_input(self, x: torch.Tensor) -> None:
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """x checked for shape and type, in the parameters' dtype (float64 input is computed in float32)."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise ValueError(f"x must be a floating-point tensor; got {getattr(x, 'dtype', type(x).__name__)}")
         if x.dim() != 3 or x.shape[0] != self.n_instances or x.shape[2] != self.n_features:
@@ -90,6 +91,7 @@ class InstanceModel(nn.Module):
                 f"x must have shape (n_instances={self.n_instances}, batch, "
                 f"n_features={self.n_features}); got {tuple(x.shape)}"
             )
+        return x.to(next(self.parameters()).dtype)
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -99,7 +101,7 @@ class InstanceModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (n_instances, batch, n_features) -> output: (n_instances, batch, n_features)."""
-        self.check_input(x)
+        x = self.check_input(x)
         return self.readout(self.hidden(x))
 
     def loss(self, x: torch.Tensor, target: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
@@ -107,7 +109,7 @@ class InstanceModel(nn.Module):
 
         l1_coefficient is one number, or one per instance (a sweep over the penalty in one model).
         """
-        self.check_input(x)
+        x = self.check_input(x)
         h = self.hidden(x)
         loss = reconstruction_loss(target, self.readout(h), importance)
         return loss + self.penalty(h) if self.penalized else loss

@@ -118,6 +118,8 @@ class ResampleDuplicates:
         self.every = check_positive_int(every, "every")
         self.until = check_positive_int(until, "until")
         self.threshold = check_number(threshold, "threshold")
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"threshold must be a cosine in (0, 1]; got {threshold!r}")
         self.generator = torch.Generator().manual_seed(check_seed(seed))
         self.resampled = 0
         self.log = []

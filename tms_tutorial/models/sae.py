@@ -152,16 +152,17 @@ class SparseAutoencoder(nn.Module):
     def extra_repr(self) -> str:
         return f"d_in={self.d_in}, d_sae={self.d_sae}, n_instances={self.n_instances}, kind={self.kind!r}"
 
-    def _check_input(self, x: torch.Tensor) -> None:
+    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise ValueError(f"x must be a floating-point tensor; got {getattr(x, 'dtype', type(x).__name__)}")
         if x.dim() != 3 or x.shape[0] != self.n_instances or x.shape[2] != self.d_in:
             raise ValueError(f"x must have shape (n_instances={self.n_instances}, batch, d_in={self.d_in}); "
                              f"got {tuple(x.shape)}")
+        return x.to(self.W_enc.dtype)
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """z = W_enc^T (x - b_dec) + b_enc: (n_instances, batch, d_in) -> (n_instances, batch, d_sae)."""
-        self._check_input(x)
+        x = self._check_input(x)
         return torch.baddbmm(self.b_enc[:, None, :], x - self.b_dec[:, None, :], self.W_enc)
 
     def activate(self, z: torch.Tensor) -> torch.Tensor:

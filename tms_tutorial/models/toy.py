@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_activation, check_seed
+from .._checks import check_activation, check_seed, check_weights
 from .base import InstanceModel, xavier_normal
 
 ACTIVATIONS = ("relu", "linear")
@@ -56,14 +56,17 @@ class ToyModel(InstanceModel):
 
         For example a candidate solution of the theory, to evaluate by sampling.
         """
-        W = torch.as_tensor(W, dtype=torch.float32)
-        if W.dim() != 3:
-            raise ValueError(f"W must have shape (n_instances, n_hidden, n_features); got {tuple(W.shape)}")
+        W = check_weights(W)
         n_instances, n_hidden, n_features = W.shape
-        b = torch.zeros(n_instances, n_features) if b is None else torch.as_tensor(b, dtype=torch.float32)
+        try:
+            b = torch.zeros(n_instances, n_features) if b is None else torch.as_tensor(b).detach().float()
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"b must be an array of numbers; got {type(b).__name__}") from exc
         if b.shape != (n_instances, n_features):
             raise ValueError(f"b must have shape (n_instances, n_features) = {(n_instances, n_features)}; "
                              f"got {tuple(b.shape)}")
+        if not torch.isfinite(b).all():
+            raise ValueError("b must be finite; it holds NaN or infinite values")
         model = cls(n_features, n_hidden, n_instances, activation)
         with torch.no_grad():
             model.W.copy_(W)
