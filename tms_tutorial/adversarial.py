@@ -40,6 +40,7 @@ def attack_directions(W) -> torch.Tensor:
 
 def sample_losses(model, x: torch.Tensor, target: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
     """Each sample's loss sum_i I_i (target_i - output_i)^2: (n_instances, batch)."""
+    _check_batch(model, x, target, importance)
     return ((target - model(x)) ** 2 * importance[:, None, :]).sum(dim=2)
 
 
@@ -178,8 +179,17 @@ def vulnerability(model, features, relative_size: float = 0.1, samples: int = 20
         raise ValueError(f"choose must be one of {CHOICES}; got {choose!r}")
     if choose == "dataset" and attack != "analytic":
         raise ValueError(f'choose="dataset" picks one of the analytic attack\'s directions; got attack={attack!r}')
+    from .models import ToyModel
+    from .models.base import InstanceModel
+
+    if not isinstance(model, InstanceModel):
+        raise ValueError(f"model must be a toy model (ToyModel, NeuronModel, ...); got {type(model).__name__}")
+    if attack == "analytic" and not isinstance(model, ToyModel):
+        raise ValueError(f"attack='analytic' uses W^T W, the ToyModel's map from input to output; a "
+                         f"{type(model).__name__} model needs attack='gradient'")
     x, target = features.sample(check_positive_int(samples, "samples"), model.n_instances, rng=check_seed(seed))
-    x, target = x.to(model.W.device), target.to(model.W.device)
+    device = next(model.parameters()).device
+    x, target = x.to(device), target.to(device)
     importance = features.importance_matrix(model.n_instances, x.device)
     eps = relative_size * x.norm(dim=2).mean(dim=1)
     clean = sample_losses(model, x, target, importance).mean(dim=1)

@@ -213,6 +213,8 @@ class UniformStream:
 def chunk_size(n_instances: int, n_features: int, batch_size: int, target_bytes: int = 1 << 21) -> int:
     """Rows per chunk (a power of two, at least 16, at most batch_size) so that one
     (n_instances, chunk, n_features) float32 array is about target_bytes (2 MB: a CPU's cache)."""
+    n_instances, n_features = check_positive_int(n_instances, "n_instances"), check_positive_int(n_features, "n_features")
+    batch_size, target_bytes = check_positive_int(batch_size, "batch_size"), check_positive_int(target_bytes, "target_bytes")
     rows = max(16, target_bytes // (4 * n_instances * n_features))
     return min(batch_size, 1 << (rows.bit_length() - 1))
 

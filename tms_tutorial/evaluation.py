@@ -170,6 +170,13 @@ def single_feature_response(model: nn.Module, value: float = 0.5) -> torch.Tenso
     return rise.cpu() / value
 
 
+def _check_sae(sae) -> None:
+    from .models import SparseAutoencoder
+
+    if not isinstance(sae, SparseAutoencoder):
+        raise ValueError(f"sae must be a SparseAutoencoder; got {type(sae).__name__}")
+
+
 def _check_latents(sae: nn.Module, activations, latents) -> torch.Tensor:
     """The latent of each true feature, (n_instances, n_features) in [-1, d_sae), for activations whose
     true features are known (HiddenActivations)."""
@@ -215,6 +222,7 @@ def sae_statistics(sae: nn.Module, activations, samples: int = 50_000, seed: int
     The last two are averaged over the matched features.
     """
     samples, seed = check_positive_int(samples, "samples"), check_seed(seed)
+    _check_sae(sae)
     device = next(sae.parameters()).device
     known = latents is not None
     if known:
@@ -283,6 +291,7 @@ def matched_activations(sae: nn.Module, activations, latents, samples: int = 20_
     (n_instances, samples, n_features): the raw material of plotting.plot_sae_readout.
     """
     samples, seed = check_positive_int(samples, "samples"), check_seed(seed)
+    _check_sae(sae)
     latents = _check_latents(sae, activations, latents)
     device = next(sae.parameters()).device
     x, h = activations.sample_with_features(samples, rng=UniformStream(seed, device), device=device)

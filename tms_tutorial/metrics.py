@@ -113,7 +113,13 @@ def pair_cosines(W, pairs) -> torch.Tensor:
     """cos(W_i, W_j) for each pair (i, j) in ``pairs``: (n_instances, len(pairs)); 0 for a zero column."""
     W = check_weights(W)
     unit = _unit_columns(W)
-    index = torch.as_tensor(pairs, dtype=torch.long).reshape(-1, 2)
+    try:
+        index = torch.as_tensor(pairs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"pairs must be a list of (i, j) feature indices; got {pairs!r}") from exc
+    if index.is_floating_point() or index.dtype == torch.bool or index.shape[-1:] != (2,) or index.dim() > 2:
+        raise ValueError(f"pairs must be a list of (i, j) integer feature indices; got {pairs!r}")
+    index = index.long().reshape(-1, 2)
     if index.numel() and (index.min() < 0 or index.max() >= W.shape[2]):
         raise ValueError(f"pairs must hold feature indices in [0, {W.shape[2]}); got {pairs!r}")
     return (unit[:, :, index[:, 0]] * unit[:, :, index[:, 1]]).sum(dim=1)
@@ -163,6 +169,8 @@ def overlap_groups(Wk: torch.Tensor, min_norm: float = 0.5, threshold: float = 0
     |W_i . W_j| > threshold. Returns sorted lists of feature indices, in order of
     their first member; groups in mutually orthogonal subspaces come out apart.
     """
+    Wk = check_weights(torch.as_tensor(Wk)[None], "Wk")[0]
+    min_norm, threshold = check_number(min_norm, "min_norm"), check_number(threshold, "threshold")
     learned = (Wk.norm(dim=0) >= min_norm).tolist()
     adjacent = ((Wk.T @ Wk).abs() > threshold).tolist()
     seen, groups = set(), []

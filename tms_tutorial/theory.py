@@ -55,7 +55,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from ._checks import check_activation, check_number, check_positive_int
+from ._checks import check_activation, check_between, check_number, check_positive_int
 
 
 N2_CANDIDATES = ("feature 1 only", "feature 2 only", "antipodal pair")
@@ -287,6 +287,7 @@ def pair_filters(a, c, b_1, b_2, share: float = 0.5) -> torch.Tensor:
     solution (a = c = 0.71, b = p/2: nothing is cut off).
     """
     a, c, b_1, b_2 = (_tensor(v, name) for v, name in zip((a, c, b_1, b_2), ("a", "c", "b_1", "b_2")))
+    share = check_between(share, "share", 0, 1)
     overlap = -a * c
     return ((a.abs() >= 0.5) & (c.abs() >= 0.5) & (filtered_share(overlap, b_1) >= share)
             & (filtered_share(overlap, b_2) >= share))

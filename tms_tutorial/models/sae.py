@@ -182,6 +182,11 @@ class SparseAutoencoder(nn.Module):
 
     def decode(self, f: torch.Tensor) -> torch.Tensor:
         """x_hat = W_dec^T f + b_dec: (n_instances, batch, d_sae) -> (n_instances, batch, d_in)."""
+        if not isinstance(f, torch.Tensor) or f.dim() != 3 or f.shape[0] != self.n_instances \
+                or f.shape[2] != self.d_sae:
+            raise ValueError(f"f must have shape (n_instances={self.n_instances}, batch, d_sae={self.d_sae}); got "
+                             f"{tuple(getattr(f, 'shape', ())) or type(f).__name__}")
+        f = f.to(self.W_dec.dtype)
         return torch.baddbmm(self.b_dec[:, None, :], f, self.W_dec)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
