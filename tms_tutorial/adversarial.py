@@ -179,14 +179,12 @@ def vulnerability(model, features, relative_size: float = 0.1, samples: int = 20
         raise ValueError(f"choose must be one of {CHOICES}; got {choose!r}")
     if choose == "dataset" and attack != "analytic":
         raise ValueError(f'choose="dataset" picks one of the analytic attack\'s directions; got attack={attack!r}')
-    from .models import ToyModel
-    from .models.base import InstanceModel
-
-    if not isinstance(model, InstanceModel):
+    if not hasattr(model, "n_instances") or not callable(getattr(model, "loss", None)) or hasattr(model, "d_sae"):
         raise ValueError(f"model must be a toy model (ToyModel, NeuronModel, ...); got {type(model).__name__}")
-    if attack == "analytic" and not isinstance(model, ToyModel):
-        raise ValueError(f"attack='analytic' uses W^T W, the ToyModel's map from input to output; a "
-                         f"{type(model).__name__} model needs attack='gradient'")
+    if attack == "analytic" and not callable(getattr(model, "pre_activation_map", None)):
+        raise ValueError(f"attack='analytic' needs a model whose output is act(M x + b) for a matrix M it names "
+                         f"(pre_activation_map: the ToyModel's W^T W); a {type(model).__name__} needs "
+                         "attack='gradient'")
     x, target = features.sample(check_positive_int(samples, "samples"), model.n_instances, rng=check_seed(seed))
     device = next(model.parameters()).device
     x, target = x.to(device), target.to(device)

@@ -171,10 +171,8 @@ def single_feature_response(model: nn.Module, value: float = 0.5) -> torch.Tenso
 
 
 def _check_sae(sae) -> None:
-    from .models import SparseAutoencoder
-
-    if not isinstance(sae, SparseAutoencoder):
-        raise ValueError(f"sae must be a SparseAutoencoder; got {type(sae).__name__}")
+    if not all(callable(getattr(sae, name, None)) for name in ("encode", "decode")) or not hasattr(sae, "d_sae"):
+        raise ValueError(f"sae must be a sparse autoencoder (encode, decode, d_sae); got {type(sae).__name__}")
 
 
 def _check_latents(sae: nn.Module, activations, latents) -> torch.Tensor:

@@ -76,6 +76,11 @@ class ToyModel(InstanceModel):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, activation={self.activation!r}"
 
+    def pre_activation_map(self) -> torch.Tensor:
+        """W^T W, (n_instances, n_features, n_features): the output is act(W^T W x + b), so this matrix alone
+        says how an input perturbation moves every output (the analytic attack's shortcut)."""
+        return self.W.detach().transpose(1, 2) @ self.W.detach()
+
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         """h = W x: (n_instances, batch, n_features) -> (n_instances, batch, n_hidden)."""
         return torch.bmm(x, self.W.transpose(1, 2))
