@@ -1,5 +1,6 @@
 """stored: results of long runs shipped with the package, and consistent with themselves."""
 
+import numpy as np
 import pytest
 
 from tms_tutorial import stored
@@ -94,3 +95,25 @@ def test_compressed_sensing_counts_follow_from_the_stored_norms():
             high = sum(norm > 0.499 for norm in point["norms"])
             assert low <= point["represented"] <= high
             assert point["inverse_d_star"] == pytest.approx(sum(v * v for v in point["norms"]) / run["m"], rel=0.01)
+
+
+def test_geometry_long_counts_follow_from_the_stored_dimensionalities_and_the_table_fits_the_page():
+    run_file = stored.load("geometry_long")
+    levels, tolerance = run_file["levels"], run_file["tolerance"]
+    for run in run_file["runs"]:
+        assert [str(step) for step in run["checkpoints"]] == list(run["points"][0]["checkpoints"])
+        for point in run["points"]:
+            for step, summary in point["checkpoints"].items():
+                fits = summary["fits"]
+                assert len(fits) == run["fits"] and len(summary["best_D"]) == run["n"]
+                assert summary["best"] == min(range(len(fits)), key=lambda k: fits[k]["loss"])
+                best = fits[summary["best"]]
+                D = np.array(summary["best_D"])
+                # a learned feature's D_i is above 0.04 here, so the counts near each level can be re-derived
+                # only up to which features are learned; the counts never exceed the learned features
+                for name, value in levels.items():
+                    assert best["levels"][name] <= min(best["learned"], int((abs(D - value) < tolerance + 6e-4).sum()))  # D rounded to 3 places
+        table = stored.level_table(run, run["checkpoints"][-1], levels)
+        assert max(len(line) for line in table.splitlines()) <= 80
+    with pytest.raises(ValueError, match="step"):
+        stored.level_table(run_file["runs"][0], 7, levels)
