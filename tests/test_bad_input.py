@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import tms_tutorial as tt
-from tms_tutorial import adversarial, evaluation, exercises, metrics, stored, sweeps, theory
+from tms_tutorial import adversarial, evaluation, exercises, metrics, plotting, stored, sweeps, theory, widgets
 from tms_tutorial.data import HiddenActivations, LookupTask, ProductTask, SetFeatures, SignedFeatures, SparseFeatures
 
 NAN, INF = float("nan"), float("inf")
@@ -244,9 +244,48 @@ REFUSED = [
     ("orthogonal_readout empty", lambda: metrics.orthogonal_readout(torch.ones(0, 3), torch.ones(0, 3)), "h"),
     ("learned_phases shapes", lambda: sweeps.learned_phases(["a"] * 4, torch.rand(3), (2, 1), ["a"]), "losses"),
     ("feature_set_fits fits 0", lambda: sweeps.feature_set_fits(4, 2, [0.1], fits=0), "fits"),
+    # plotting and widgets
+    ("plot_feature_arrows 2-d", lambda: plotting.plot_feature_arrows(W2[0]), "W"),
+    ("plot_feature_arrows nan", lambda: plotting.plot_feature_arrows(nan_like(W2)), "W"),
+    ("plot_feature_arrows m 3", lambda: plotting.plot_feature_arrows(W), "W"),
+    ("plot_feature_arrows titles", lambda: plotting.plot_feature_arrows(W2, titles=["a"]), "titles"),
+    ("plot_feature_graphs threshold", lambda: plotting.plot_feature_graphs(W, threshold=-1), "threshold"),
+    ("plot_dimensionality mismatch", lambda: plotting.plot_dimensionality(torch.ones(3), W), "inverse_density"),
+    ("plot_feature_dimensionalities shape", lambda: plotting.plot_feature_dimensionalities(
+        [1, 2], [np.ones((3, 4))], ["a"]), "dims"),
+    ("plot_gram 1-d", lambda: plotting.plot_gram(torch.ones(3)), "W"),
+    ("plot_geometry_3d m 2", lambda: plotting.plot_geometry_3d(W2), "W"),
+    ("plot_neuron_weights nan", lambda: plotting.plot_neuron_weights(torch.full((1, 3, 5), NAN)), "W"),
+    ("plot_vulnerability mismatch", lambda: plotting.plot_vulnerability(torch.ones(3), {"a": torch.ones(2)}),
+     "vulnerabilities"),
+    ("plot_training_dynamics shapes", lambda: plotting.plot_training_dynamics(
+        np.arange(5), np.ones((4, 3)), np.arange(5), np.ones(5)), "D"),
+    ("plot_heatmaps titles", lambda: plotting.plot_heatmaps([np.ones((2, 2))], ["a", "b"]), "titles"),
+    ("figure_to_png not a figure", lambda: widgets.figure_to_png(3), "fig"),
+    ("explorer render", lambda: widgets.explorer(3, range(3), "x"), "render"),
+    ("explorer start", lambda: widgets.explorer(lambda j: None, range(3), "x", start=5), "start"),
+    ("explorer empty", lambda: widgets.explorer(lambda j: None, [], "x"), "values"),
+    ("grid_explorer no axes", lambda: widgets.grid_explorer(lambda *a: None, {}), "axes"),
     # sweeps and stored
     ("phase_grid_features fits 0", lambda: sweeps.phase_grid_features(2, [0.1], [1.0], 0), "fits"),
     ("phase_grid_features density 2", lambda: sweeps.phase_grid_features(2, [2.0], [1.0], 1), "densities"),
+    ("computation_sweep density 2", lambda: sweeps.computation_sweep([2.0], n_features=4, n_hidden=3, seeds=1,
+                                                                     steps=2), "densities"),
+    ("computation_sweep density nan", lambda: sweeps.computation_sweep([NAN], n_features=4, n_hidden=3, seeds=1,
+                                                                       steps=2), "densities"),
+    ("computation_sweep importance_decay 2", lambda: sweeps.computation_sweep(
+        [0.5], n_features=4, n_hidden=3, importance_decay=2.0, seeds=1, steps=2), "importance_decay"),
+    ("computation_sweep resample_every 0", lambda: sweeps.computation_sweep(
+        [0.5], n_features=4, n_hidden=3, resample_every=0, seeds=1, steps=2), "resample_every"),
+    ("feature_set_fits density 2", lambda: sweeps.feature_set_fits(4, 2, [2.0], fits=1, steps=2), "densities"),
+    ("feature_set_fits eval_batch_size 0", lambda: sweeps.feature_set_fits(4, 2, [0.1], fits=1, steps=2,
+                                                                           eval_batch_size=0), "eval_batch_size"),
+    ("learned_phases nan losses", lambda: sweeps.learned_phases(["a"] * 4, torch.tensor([NAN] * 4), (2, 1), ["a"]),
+     "losses"),
+    ("learned_phases grid_shape", lambda: sweeps.learned_phases(["a"] * 4, torch.rand(4), (0, 1), ["a"]),
+     "grid_shape"),
+    ("summarize_computation_sweep not a run", lambda: sweeps.summarize_computation_sweep({}, [0.5], {}), "run"),
+    ("merge_computation_sweeps not summaries", lambda: sweeps.merge_computation_sweeps([{}]), "summaries"),
     ("stored unknown", lambda: stored.load("no_such_run"), "name"),
     ("stored path", lambda: stored.load("../../etc/passwd"), "name"),
 ]

@@ -669,7 +669,7 @@ def plot_vulnerability(inverse_dstar, vulnerabilities: dict, xlabel: str = "feat
     for k, (label, values) in enumerate(vulnerabilities.items()):
         y = np.asarray(torch.as_tensor(values), dtype=float)
         if y.shape != x.shape:
-            raise ValueError(f"{label}: one value per model ({x.shape[0]}) needed; got shape {y.shape}")
+            raise ValueError(f"vulnerabilities[{label!r}] needs one value per model ({x.shape[0]}); got shape {y.shape}")
         order = np.argsort(x)
         ax.plot(x[order], y[order], "o-", ms=4, lw=0.8, color=PHASE_COLORS[k % len(PHASE_COLORS)], label=label)
     if reference is not None:

@@ -19,6 +19,17 @@ from .models import ComputationModel, ResampleDuplicates, ToyModel
 from .train import train
 
 
+def _densities(densities, name: str = "densities") -> torch.Tensor:
+    """densities as a non-empty 1-d float tensor of values in [0, 1]."""
+    try:
+        p = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} must be a number or a list of numbers; got {densities!r}") from exc
+    if len(p) == 0 or not torch.isfinite(p).all() or ((p < 0) | (p > 1)).any():
+        raise ValueError(f"{name} must be a non-empty list of densities in [0, 1]; got {p.tolist()}")
+    return p
+
+
 def phase_grid_features(n_features: int, densities, importances, fits: int) -> SparseFeatures:
     """Features for a phase diagram: every (density, relative importance) pair, ``fits`` instances each.
 
@@ -28,13 +39,11 @@ def phase_grid_features(n_features: int, densities, importances, fits: int) -> S
     """
     check_positive_int(fits, "fits")
     check_positive_int(n_features, "n_features")
+    densities = _densities(densities)
     try:
-        densities = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
         importances = torch.as_tensor(importances, dtype=torch.float32).reshape(-1)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError("densities and importances must be numbers or arrays of numbers") from exc
-    if len(densities) == 0 or not torch.isfinite(densities).all() or ((densities < 0) | (densities > 1)).any():
-        raise ValueError(f"densities must be a non-empty list of densities in [0, 1]; got {densities.tolist()}")
+        raise ValueError(f"importances must be numbers or arrays of numbers; got {importances!r}") from exc
     if len(importances) == 0 or not torch.isfinite(importances).all() or (importances < 0).any():
         raise ValueError(f"importances must be a non-empty list of importances >= 0; got {importances.tolist()}")
     P, R = torch.meshgrid(densities, importances, indexing="ij")
@@ -56,7 +65,11 @@ def learned_phases(names, losses, grid_shape: Tuple[int, int], candidates: Seque
     """
     names = np.asarray(names).reshape(-1).astype(str)
     losses = np.asarray(torch.as_tensor(losses)).reshape(-1)
-    points = grid_shape[0] * grid_shape[1]
+    if not isinstance(grid_shape, (tuple, list)) or len(grid_shape) != 2:
+        raise ValueError(f"grid_shape must be (len(densities), len(importances)); got {grid_shape!r}")
+    points = check_positive_int(grid_shape[0], "grid_shape[0]") * check_positive_int(grid_shape[1], "grid_shape[1]")
+    if not np.isfinite(losses.astype(float)).all():
+        raise ValueError("losses must be finite (a diverged fit cannot be ranked)")
     if names.shape != losses.shape or len(names) % points:
         raise ValueError(f"names and losses must each hold a multiple of {points} values (fits per grid point); "
                          f"got {names.shape} and {losses.shape}")
@@ -86,7 +99,8 @@ def feature_set_fits(n_features: int, n_hidden: int, densities, fits: int = 10, 
     (len(densities), fits, n_hidden, n_features), and the losses, (len(densities), fits).
     """
     check_positive_int(fits, "fits")
-    p = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
+    check_positive_int(eval_batch_size, "eval_batch_size")
+    p = _densities(densities)
     probability = p.repeat_interleave(fits)[:, None].expand(-1, n_features).contiguous()
     features = SetFeatures(n_features, probability, correlated=correlated, anticorrelated=anticorrelated)
     model = ToyModel(n_features, n_hidden, len(p) * fits, seed=seed)
@@ -128,10 +142,16 @@ def computation_sweep(densities, n_features: int = 100, n_hidden: int = 40, impo
     """
     seeds, seed = check_positive_int(seeds, "seeds"), check_seed(seed)
     check_number(abs_scale, "abs_scale", positive=True)
+    importance_decay = check_number(importance_decay, "importance_decay", positive=True)
+    if importance_decay > 1:
+        raise ValueError(f"importance_decay must lie in (0, 1] (I_i = importance_decay^i); got {importance_decay!r}")
     if (resample_every is None) != (resample_until is None):
         raise ValueError(f"resample_every and resample_until must both be given or both be None; "
                          f"got {resample_every!r} and {resample_until!r}")
-    p = torch.as_tensor(densities, dtype=torch.float32).reshape(-1)
+    if resample_every is not None:
+        check_positive_int(resample_every, "resample_every")
+        check_positive_int(resample_until, "resample_until")
+    p = _densities(densities)
     fits = 2 * seeds
     starts = [ComputationModel(n_features, n_hidden, len(p) * seeds, seed=seed),
               ComputationModel(n_features, n_hidden, len(p) * seeds, seed=seed + 1, init="abs", init_scale=abs_scale)]
@@ -176,6 +196,13 @@ def summarize_computation_sweep(run: dict, densities, settings: dict) -> dict:
     def rounded(tensor: torch.Tensor, decimals: int = 4):  # rounded in Python: float32 values print long
         return np.round(tensor.double().numpy(), decimals).tolist()
 
+    missing = [key for key in ("W1", "W2", "b", "loss", "response", "init", "resampled")
+               if not isinstance(run, dict) or key not in run]
+    if missing:
+        raise ValueError(f"run must be what computation_sweep returns; it lacks {missing}")
+    densities = list(_densities(densities).tolist()) if not isinstance(densities, (list, tuple)) else list(densities)
+    if len(densities) != run["loss"].shape[0]:
+        raise ValueError(f"densities must list the run's {run['loss'].shape[0]} densities; got {len(densities)}")
     points = []
     top = run["W1"].shape[2] // 2
     for k, p in enumerate(densities):
@@ -196,6 +223,8 @@ def merge_computation_sweeps(summaries) -> list:
     lowest-loss fit among them all and its W1, W2, b. Returns the list of densities, as summarize_computation_sweep
     lays them out."""
     summaries = list(summaries)
+    if any(not isinstance(s, dict) or "densities" not in s for s in summaries):
+        raise ValueError("summaries must be summarized sweeps (summarize_computation_sweep)")
     if not summaries or any(len(s["densities"]) != len(summaries[0]["densities"]) for s in summaries):
         raise ValueError("summaries must be one or more summarized sweeps over the same densities")
     merged = []

@@ -23,6 +23,8 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ._checks import check_index, check_positive_int
+
 # One handler for every slider of an explorer: the frame index is the sliders'
 # positions read as digits (row-major over the axes), and each slider's label
 # shows its own value.
@@ -41,6 +43,9 @@ def figure_to_png(fig: Figure, dpi: int = 80, colors: Optional[int] = 128) -> by
     RGBA). Plots use few colours, so a palette keeps them sharp at about a third of the
     size (chapter 2's frames), which matters for explorers that hold a hundred frames on a page.
     """
+    if not isinstance(fig, Figure):
+        raise ValueError(f"fig must be a matplotlib Figure (what a plotting function returns); got {type(fig).__name__}")
+    dpi = check_positive_int(dpi, "dpi")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -175,6 +180,8 @@ def explorer(
     labels: text shown for each value (default: str(v)).
     start: index of the frame shown first.
     """
+    if not callable(render):
+        raise ValueError(f"render must be a function of one value returning a Figure; got {type(render).__name__}")
     values = list(values)
     if not values:
         raise ValueError("values must contain at least one value")
@@ -182,8 +189,7 @@ def explorer(
     _check_labels(labels, "labels")
     if len(labels) != len(values):
         raise ValueError(f"labels must have one entry per value ({len(values)}); got {len(labels)}")
-    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < len(values):
-        raise ValueError(f"start must be an index in [0, {len(values) - 1}]; got {start!r}")
+    start = check_index(start, "start", len(values))
     frames = [figure_to_png(render(value), dpi=dpi) for value in values]
     return Explorer(frames, [(description, labels)], [start])
 
@@ -201,8 +207,11 @@ def grid_explorer(
     arguments). labels, start: optional, per description (default str(v), index 0).
     Draws one figure per combination, so keep the product of the axes' lengths modest.
     """
-    if not axes:
-        raise ValueError("axes must name at least one axis")
+    if not callable(render):
+        raise ValueError(f"render must be a function of one value per axis returning a Figure; got "
+                         f"{type(render).__name__}")
+    if not isinstance(axes, dict) or not axes:
+        raise ValueError("axes must be a dict {description: values} naming at least one axis")
     labels, start = labels or {}, start or {}
     unknown = (set(labels) | set(start)) - set(axes)
     if unknown:
@@ -217,8 +226,7 @@ def grid_explorer(
         if len(names) != len(values):
             raise ValueError(f"labels[{description!r}] must have one entry per value ({len(values)}); got {len(names)}")
         position = start.get(description, 0)
-        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < len(values):
-            raise ValueError(f"start[{description!r}] must be an index in [0, {len(values) - 1}]; got {position!r}")
+        position = check_index(position, f"start[{description!r}]", len(values))
         axis_list.append((description, names))
         positions.append(position)
     frames = [
