@@ -47,7 +47,7 @@ browser-test: install
 	  "$${CHROMIUM:-/usr/bin/chromium}: sudo apt-get update && sudo apt-get install chromium, or set CHROMIUM" \
 	  "to another chromium (playwright's own browser download is not used)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet playwright
-	$(BIN)/python -m pytest tests/browser -p no:cacheprovider
+	TMS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
 clean:
 	rm -rf _build
