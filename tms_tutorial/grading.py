@@ -210,12 +210,17 @@ def _library_calls(target: Callable, seen: List[str], *args) -> Any:
         sys.setprofile(previous)
 
 
-def _error(exc: BaseException) -> dict:
+def _message(exc: BaseException) -> str:
+    """The first line of an exception's message ("" if it has none, or if producing it fails)."""
     try:
         text = str(exc).strip().splitlines()
     except BaseException:  # an exception whose message itself fails
         text = []
-    return {"error": {"type": type(exc).__name__, "message": text[0][:500] if text else ""}}
+    return text[0][:500] if text else ""
+
+
+def _error(exc: BaseException) -> dict:
+    return {"error": {"type": type(exc).__name__, "message": _message(exc)}}
 
 
 def _python_source(source: str) -> str:
@@ -415,8 +420,8 @@ class Submission:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    message = _message(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def grade_cells(cells: Sequence[Tuple[str, str]], exercises: Sequence[str], timeout: float = 60.0,
